@@ -1,0 +1,11 @@
+#![forbid(unsafe_code)]
+//! The `megamon` binary: parse arguments, set up logging, run a command.
+
+mod cli;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let args = cli::Cli::parse();
+    cli::run(args)
+}
