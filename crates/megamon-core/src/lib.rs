@@ -1,1 +1,23 @@
+//! MegaMon's domain: how up-ness is decided, how timelines are kept and summarised,
+//! the report, the stored-history format and the configuration file.
+//!
+//! Nothing here talks to Kubernetes, the network or a clock: callers pass facts
+//! extracted from API objects and the current time, which keeps every rule
+//! testable with plain unit and property tests.
 #![forbid(unsafe_code)]
+
+// pub mod config;
+pub mod duration;
+// pub mod entity;
+pub mod history;
+pub mod kind;
+// pub mod report;
+pub mod summary;
+pub mod timeline;
+pub mod topology;
+pub mod upness;
+
+pub use kind::EntityKind;
+pub use summary::Summary;
+pub use timeline::{Timeline, Timelines, UpEvent};
+pub use upness::{Attrs, Upness};

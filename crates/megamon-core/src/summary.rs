@@ -1,0 +1,372 @@
+//! The summary of a timeline at a given time (SPEC §3.1): up and down time,
+//! time to first up, interruptions (MTBI) and recoveries (MTTR).
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::duration::{elapsed, go_nanos};
+use crate::timeline::UpEvent;
+
+/// Field names and integer-nanosecond durations are the original's report JSON.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// Time from first sight to first up (time to provision).
+    #[serde(with = "go_nanos")]
+    pub down_time_provisioned: Duration,
+    pub interruption_count: u64,
+    pub recovery_count: u64,
+    #[serde(with = "go_nanos")]
+    pub down_time: Duration,
+    #[serde(with = "go_nanos")]
+    pub up_time: Duration,
+    #[serde(with = "go_nanos")]
+    pub total_down_time_between_recovery: Duration,
+    #[serde(with = "go_nanos")]
+    pub total_up_time_between_interruption: Duration,
+    #[serde(with = "go_nanos")]
+    pub latest_down_time_between_recovery: Duration,
+    #[serde(with = "go_nanos")]
+    pub latest_up_time_between_interruption: Duration,
+    /// MTTR.
+    #[serde(with = "go_nanos")]
+    pub mean_down_time_between_recovery: Duration,
+    /// MTBI.
+    #[serde(with = "go_nanos")]
+    pub mean_up_time_between_interruption: Duration,
+}
+
+/// Summarises `events` as of `now`.
+///
+/// The interval between two events is spent in the state of the earlier one, so
+/// a malformed timeline (two ups in a row) still adds up; transitions are counted
+/// only where the state changes. Planned downs (`expected_down`) are not
+/// interruptions and returning from one is not a recovery.
+pub fn summarize(events: &[UpEvent], now: Timestamp) -> Summary {
+    let mut s = Summary::default();
+    // The original's guards: a timeline must start down and then come up.
+    let (Some(first), rest) = (events.first(), events.get(1..).unwrap_or_default()) else {
+        return s;
+    };
+    if first.up || rest.first().is_some_and(|second| !second.up) {
+        return s;
+    }
+    let Some(second) = rest.first() else {
+        s.down_time = elapsed(first.timestamp, now);
+        return s;
+    };
+    s.down_time_provisioned = elapsed(first.timestamp, second.timestamp);
+    s.down_time = s.down_time_provisioned;
+
+    // Up time since the last interruption; planned downs pause it.
+    let mut up_run = Duration::ZERO;
+    for pair in events[1..].windows(2) {
+        let (prev, cur) = (&pair[0], &pair[1]);
+        let d = elapsed(prev.timestamp, cur.timestamp);
+        if prev.up {
+            s.up_time += d;
+            up_run += d;
+            if !cur.up && !cur.expected_down {
+                s.interruption_count += 1;
+                s.latest_up_time_between_interruption = up_run;
+                s.total_up_time_between_interruption += up_run;
+                up_run = Duration::ZERO;
+            }
+        } else {
+            s.down_time += d;
+            if cur.up && !prev.expected_down {
+                s.recovery_count += 1;
+                s.total_down_time_between_recovery += d;
+                s.latest_down_time_between_recovery = d;
+            }
+        }
+    }
+
+    if let Some(last) = events.last() {
+        let trailing = elapsed(last.timestamp, now);
+        if last.up {
+            s.up_time += trailing;
+        } else {
+            s.down_time += trailing;
+        }
+    }
+    if s.interruption_count > 0 {
+        s.mean_up_time_between_interruption =
+            mean(s.total_up_time_between_interruption, s.interruption_count);
+    }
+    if s.recovery_count > 0 {
+        s.mean_down_time_between_recovery =
+            mean(s.total_down_time_between_recovery, s.recovery_count);
+    }
+    s
+}
+
+/// Integer-nanosecond mean, truncating like Go's `time.Duration` division.
+fn mean(total: Duration, count: u64) -> Duration {
+    let nanos = total.as_nanos() / u128::from(count);
+    Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: u64 = 60;
+
+    fn t(minutes: u64) -> Timestamp {
+        let base: Timestamp = "2024-01-01T00:00:00Z".parse().unwrap();
+        base + jiff::SignedDuration::from_secs((minutes * MIN) as i64)
+    }
+
+    fn ev(up: bool, ed: bool, minutes: u64) -> UpEvent {
+        UpEvent {
+            up,
+            expected_down: ed,
+            timestamp: t(minutes),
+        }
+    }
+
+    fn m(minutes: u64) -> Duration {
+        Duration::from_secs(minutes * MIN)
+    }
+
+    #[test]
+    fn empty_and_malformed_starts_are_all_zero() {
+        assert_eq!(summarize(&[], t(10)), Summary::default());
+        assert_eq!(summarize(&[ev(true, false, 0)], t(10)), Summary::default());
+        assert_eq!(
+            summarize(&[ev(false, false, 0), ev(false, false, 5)], t(10)),
+            Summary::default()
+        );
+    }
+
+    #[test]
+    fn single_down_event_is_all_down_time() {
+        let s = summarize(&[ev(false, false, 0)], t(10));
+        assert_eq!(s.down_time, m(10));
+        assert_eq!(s.down_time_provisioned, Duration::ZERO);
+        assert_eq!(s.up_time, Duration::ZERO);
+    }
+
+    #[test]
+    fn two_events_give_initial_down_and_up_since() {
+        let s = summarize(&[ev(false, false, 0), ev(true, false, 7)], t(10));
+        assert_eq!(s.down_time_provisioned, m(7));
+        assert_eq!(s.down_time, m(7));
+        assert_eq!(s.up_time, m(3));
+        assert_eq!(s.interruption_count, 0);
+        assert_eq!(s.recovery_count, 0);
+    }
+
+    #[test]
+    fn spec_worked_example() {
+        // SPEC §3.1: down T, up T+10m, planned down T+30m, up T+60m, down T+90m,
+        // up T+100m; at T+120m.
+        let events = [
+            ev(false, false, 0),
+            ev(true, false, 10),
+            ev(false, true, 30),
+            ev(true, false, 60),
+            ev(false, false, 90),
+            ev(true, false, 100),
+        ];
+        let s = summarize(&events, t(120));
+        assert_eq!(s.interruption_count, 1);
+        assert_eq!(s.recovery_count, 1);
+        assert_eq!(s.down_time_provisioned, m(10));
+        assert_eq!(s.down_time, m(50));
+        assert_eq!(s.up_time, m(70));
+        assert_eq!(s.mean_up_time_between_interruption, m(50));
+        assert_eq!(s.latest_up_time_between_interruption, m(50));
+        assert_eq!(s.total_up_time_between_interruption, m(50));
+        assert_eq!(s.mean_down_time_between_recovery, m(10));
+        assert_eq!(s.latest_down_time_between_recovery, m(10));
+        assert_eq!(s.total_down_time_between_recovery, m(10));
+    }
+
+    /// The original's algorithm for timelines without planned downs, written out
+    /// independently: every down after the first up is an interruption that ends
+    /// an up period, every up after that is a recovery.
+    fn original(events: &[UpEvent], now: Timestamp) -> Summary {
+        let mut s = Summary::default();
+        if events.is_empty() || events[0].up || (events.len() > 1 && !events[1].up) {
+            return s;
+        }
+        if events.len() == 1 {
+            s.down_time = elapsed(events[0].timestamp, now);
+            return s;
+        }
+        s.down_time_provisioned = elapsed(events[0].timestamp, events[1].timestamp);
+        s.down_time = s.down_time_provisioned;
+        for i in 2..events.len() {
+            let d = elapsed(events[i - 1].timestamp, events[i].timestamp);
+            if events[i].up {
+                s.down_time += d;
+                s.total_down_time_between_recovery += d;
+                s.latest_down_time_between_recovery = d;
+                s.recovery_count += 1;
+            } else {
+                s.up_time += d;
+                s.total_up_time_between_interruption += d;
+                s.latest_up_time_between_interruption = d;
+                s.interruption_count += 1;
+            }
+        }
+        let last = events[events.len() - 1];
+        if last.up {
+            s.up_time += elapsed(last.timestamp, now);
+        } else {
+            s.down_time += elapsed(last.timestamp, now);
+        }
+        if s.interruption_count > 0 {
+            s.mean_up_time_between_interruption =
+                s.total_up_time_between_interruption / s.interruption_count as u32;
+        }
+        if s.recovery_count > 0 {
+            s.mean_down_time_between_recovery =
+                s.total_down_time_between_recovery / s.recovery_count as u32;
+        }
+        s
+    }
+
+    #[test]
+    fn without_planned_downs_equals_the_original() {
+        let cases: Vec<Vec<UpEvent>> = vec![
+            vec![
+                ev(false, false, 0),
+                ev(true, false, 5),
+                ev(false, false, 20),
+            ],
+            vec![
+                ev(false, false, 0),
+                ev(true, false, 5),
+                ev(false, false, 20),
+                ev(true, false, 23),
+            ],
+            vec![
+                ev(false, false, 0),
+                ev(true, false, 1),
+                ev(false, false, 11),
+                ev(true, false, 14),
+                ev(false, false, 44),
+                ev(true, false, 45),
+                ev(false, false, 50),
+            ],
+        ];
+        for events in cases {
+            assert_eq!(
+                summarize(&events, t(60)),
+                original(&events, t(60)),
+                "{events:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn interruption_then_recovery() {
+        let events = [
+            ev(false, false, 0),
+            ev(true, false, 5),
+            ev(false, false, 20),
+            ev(true, false, 23),
+        ];
+        let s = summarize(&events, t(30));
+        assert_eq!(s.interruption_count, 1);
+        assert_eq!(s.recovery_count, 1);
+        assert_eq!(s.latest_up_time_between_interruption, m(15));
+        assert_eq!(s.mean_down_time_between_recovery, m(3));
+        assert_eq!(s.up_time, m(15 + 7));
+        assert_eq!(s.down_time, m(5 + 3));
+    }
+
+    #[test]
+    fn completed_jobset_is_not_an_interruption() {
+        // Up, then Completed (planned down): no interruption, no MTBI.
+        let events = [ev(false, false, 0), ev(true, false, 5), ev(false, true, 25)];
+        let s = summarize(&events, t(30));
+        assert_eq!(s.interruption_count, 0);
+        assert_eq!(s.mean_up_time_between_interruption, Duration::ZERO);
+        assert_eq!(s.up_time, m(20));
+        assert_eq!(s.down_time, m(5 + 5));
+    }
+
+    #[test]
+    fn return_from_planned_down_is_not_a_recovery() {
+        let events = [
+            ev(false, false, 0),
+            ev(true, false, 5),
+            ev(false, true, 25),
+            ev(true, false, 40),
+        ];
+        let s = summarize(&events, t(50));
+        assert_eq!(s.recovery_count, 0);
+        assert_eq!(s.mean_down_time_between_recovery, Duration::ZERO);
+        assert_eq!(s.down_time, m(5 + 15));
+    }
+
+    #[test]
+    fn planned_down_pauses_the_up_run() {
+        // Up 10m, planned down, up 5m, interruption: up-run is 15m.
+        let events = [
+            ev(false, false, 0),
+            ev(true, false, 0),
+            ev(false, true, 10),
+            ev(true, false, 20),
+            ev(false, false, 25),
+        ];
+        let s = summarize(&events, t(25));
+        assert_eq!(s.interruption_count, 1);
+        assert_eq!(s.latest_up_time_between_interruption, m(15));
+    }
+
+    #[test]
+    fn mean_is_over_all_interruptions() {
+        let events = [
+            ev(false, false, 0),
+            ev(true, false, 0),
+            ev(false, false, 10),
+            ev(true, false, 12),
+            ev(false, false, 42),
+            ev(true, false, 46),
+        ];
+        let s = summarize(&events, t(46));
+        assert_eq!(s.interruption_count, 2);
+        assert_eq!(s.mean_up_time_between_interruption, m(20));
+        assert_eq!(s.latest_up_time_between_interruption, m(30));
+        assert_eq!(s.recovery_count, 2);
+        assert_eq!(s.mean_down_time_between_recovery, m(3));
+        assert_eq!(s.latest_down_time_between_recovery, m(4));
+    }
+
+    #[test]
+    fn now_before_events_is_clamped() {
+        let events = [ev(false, false, 10), ev(true, false, 20)];
+        let s = summarize(&events, t(0));
+        assert_eq!(s.up_time, Duration::ZERO);
+        assert_eq!(s.down_time_provisioned, m(10));
+    }
+
+    #[test]
+    fn summary_json_uses_original_names_and_nanoseconds() {
+        let s = summarize(&[ev(false, false, 0), ev(true, false, 1)], t(2));
+        let json = serde_json::to_value(s).unwrap();
+        assert_eq!(json["downTimeProvisioned"], 60_000_000_000i64);
+        assert_eq!(json["upTime"], 60_000_000_000i64);
+        for key in [
+            "interruptionCount",
+            "recoveryCount",
+            "downTime",
+            "totalDownTimeBetweenRecovery",
+            "totalUpTimeBetweenInterruption",
+            "latestDownTimeBetweenRecovery",
+            "latestUpTimeBetweenInterruption",
+            "meanDownTimeBetweenRecovery",
+            "meanUpTimeBetweenInterruption",
+        ] {
+            assert!(json.get(key).is_some(), "missing {key}");
+        }
+        assert_eq!(json.as_object().unwrap().len(), 11);
+    }
+}
