@@ -8,7 +8,7 @@
 
 // pub mod config;
 pub mod duration;
-// pub mod entity;
+pub mod entity;
 pub mod history;
 pub mod kind;
 // pub mod report;
