@@ -6,12 +6,12 @@
 //! testable with plain unit and property tests.
 #![forbid(unsafe_code)]
 
-// pub mod config;
+pub mod config;
 pub mod duration;
 pub mod entity;
 pub mod history;
 pub mod kind;
-// pub mod report;
+pub mod report;
 pub mod summary;
 pub mod timeline;
 pub mod topology;

@@ -75,13 +75,11 @@ impl NodePoolFacts {
         first_tpu_node: Option<&NodeFacts>,
     ) -> Result<Upness, PoolSizeError> {
         let mut expected = self.expected_nodes()?;
-        if expected == 0 {
-            if let Some(node) = first_tpu_node {
-                expected = expected_nodes_from_labels(node).map_err(|source| PoolSizeError {
-                    pool: self.name.clone(),
-                    source,
-                })?;
-            }
+        if let (0, Some(node)) = (expected, first_tpu_node) {
+            expected = expected_nodes_from_labels(node).map_err(|source| PoolSizeError {
+                pool: self.name.clone(),
+                source,
+            })?;
         }
         Ok(Upness {
             ready_count: nodes.ready,
