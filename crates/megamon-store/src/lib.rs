@@ -22,14 +22,14 @@ pub enum StoreError {
         url: String,
         file: String,
         #[source]
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
     #[error("store {url}: cannot write {file}: {source}")]
     Write {
         url: String,
         file: String,
         #[source]
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
     #[error("store {url}: {source}")]
     Corrupt {
@@ -118,7 +118,7 @@ impl HistoryStore {
         let read_err = |source| StoreError::Read {
             url: self.url.clone(),
             file: path.to_string(),
-            source,
+            source: Box::new(source),
         };
         let bytes = match self.store.get(&path).await {
             Ok(result) => result.bytes().await.map_err(read_err)?,
@@ -145,7 +145,7 @@ impl HistoryStore {
             .map_err(|source| StoreError::Write {
                 url: self.url.clone(),
                 file: path.to_string(),
-                source,
+                source: Box::new(source),
             })
     }
 }

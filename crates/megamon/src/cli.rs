@@ -15,12 +15,28 @@ use clap::{Args, Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+
+    /// The configuration file (JSON, the original MegaMon's keys).
+    #[arg(
+        long,
+        global = true,
+        env = "MEGAMON_CONFIG_PATH",
+        default_value = "/etc/megamon/config.json"
+    )]
+    pub config_path: PathBuf,
+
+    #[command(flatten)]
+    pub logging: crate::logging::LogArgs,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a Kubernetes API server simulator.
     Sim(SimArgs),
+    /// Summarise stored history (uptime, interruptions, MTBI, MTTR) per entity.
+    Report(crate::report::ReportArgs),
+    /// Validate a configuration file and print the effective configuration.
+    CheckConfig,
 }
 
 #[derive(Debug, Args)]
@@ -46,8 +62,11 @@ pub struct SimArgs {
 }
 
 pub fn run(cli: Cli) -> ExitCode {
+    crate::logging::init(&cli.logging);
     match cli.command {
         Some(Command::Sim(args)) => run_sim(args),
+        Some(Command::Report(args)) => crate::report::run(args),
+        Some(Command::CheckConfig) => crate::check_config::run(&cli.config_path),
         None => {
             eprintln!("megamon: the monitor is not available yet; see `megamon --help`");
             ExitCode::from(2)

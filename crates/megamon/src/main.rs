@@ -1,7 +1,10 @@
 #![forbid(unsafe_code)]
 //! The `megamon` binary: parse arguments, set up logging, run a command.
 
+mod check_config;
 mod cli;
+mod logging;
+mod report;
 
 use clap::Parser;
 

@@ -1,0 +1,274 @@
+//! `megamon report`: summaries of stored history, for people (table) and tools
+//! (JSON, CSV).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+use jiff::Timestamp;
+use megamon_core::duration::human;
+use megamon_core::report::summarize_all;
+use megamon_core::{EntityKind, Summary, Timelines};
+use megamon_store::HistoryStore;
+
+use crate::check_config::EXIT_BAD_INPUT;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KindArg {
+    Jobsets,
+    JobsetNodes,
+    NodePools,
+    Slices,
+    All,
+}
+
+impl KindArg {
+    fn kinds(self) -> Vec<EntityKind> {
+        match self {
+            KindArg::Jobsets => vec![EntityKind::JobSets],
+            KindArg::JobsetNodes => vec![EntityKind::JobSetNodes],
+            KindArg::NodePools => vec![EntityKind::NodePools],
+            KindArg::Slices => vec![EntityKind::Slices],
+            KindArg::All => EntityKind::ALL.to_vec(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Where the history is: `file:///abs/dir` or a directory holding
+    /// jobsets.json, jobset-nodes.json, node-pools.json and slices.json.
+    #[arg(long, env = "MEGAMON_STORE")]
+    pub store: String,
+    /// Which entity kind to summarise.
+    #[arg(long, value_enum, default_value_t = KindArg::All)]
+    pub kind: KindArg,
+    /// Summarise as of this time (RFC 3339); default: now.
+    #[arg(long)]
+    pub now: Option<Timestamp>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// One kind's stored timelines.
+struct KindHistory {
+    kind: EntityKind,
+    timelines: Timelines,
+}
+
+pub fn run(args: ReportArgs) -> ExitCode {
+    let now = args.now.unwrap_or_else(Timestamp::now);
+    let histories = match load(&args) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("megamon report: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let out = match args.format {
+        Format::Json => json(&histories, now),
+        Format::Csv => csv(&histories, now),
+        Format::Table => table(&histories, now),
+    };
+    print!("{out}");
+    ExitCode::SUCCESS
+}
+
+fn load(args: &ReportArgs) -> Result<Vec<KindHistory>, megamon_store::StoreError> {
+    let store = HistoryStore::open(&args.store)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| megamon_store::StoreError::Url {
+            url: args.store.clone(),
+            problem: format!("cannot start the I/O runtime: {e}"),
+        })?;
+    runtime.block_on(async {
+        let mut out = Vec::new();
+        for kind in args.kind.kinds() {
+            // A kind never written is an empty kind, not an error.
+            let timelines = store.load(kind).await?.unwrap_or_default();
+            out.push(KindHistory { kind, timelines });
+        }
+        Ok(out)
+    })
+}
+
+/// `{"<kind>": {"<key>": {summary}}}`, durations in integer nanoseconds.
+fn json(histories: &[KindHistory], now: Timestamp) -> String {
+    let doc: BTreeMap<&str, BTreeMap<String, Summary>> = histories
+        .iter()
+        .map(|h| (h.kind.name(), summarize_all(&h.timelines, now)))
+        .collect();
+    // Maps of strings and integers always serialise.
+    let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// The state an entity was last recorded in.
+fn state(timelines: &Timelines, key: &str) -> &'static str {
+    match timelines.get(key).and_then(|t| t.last()) {
+        None => "unknown",
+        Some(e) if e.up => "up",
+        Some(e) if e.expected_down => "down (planned)",
+        Some(_) => "down",
+    }
+}
+
+fn rows(
+    histories: &[KindHistory],
+    now: Timestamp,
+) -> Vec<(EntityKind, String, &'static str, Summary)> {
+    histories
+        .iter()
+        .flat_map(|h| {
+            h.timelines.iter().map(move |(key, t)| {
+                (
+                    h.kind,
+                    key.to_string(),
+                    state(&h.timelines, key),
+                    t.summarize(now),
+                )
+            })
+        })
+        .collect()
+}
+
+const CSV_DURATIONS: [&str; 9] = [
+    "downTimeProvisioned",
+    "downTime",
+    "upTime",
+    "totalDownTimeBetweenRecovery",
+    "totalUpTimeBetweenInterruption",
+    "latestDownTimeBetweenRecovery",
+    "latestUpTimeBetweenInterruption",
+    "meanDownTimeBetweenRecovery",
+    "meanUpTimeBetweenInterruption",
+];
+
+fn durations(s: &Summary) -> [std::time::Duration; 9] {
+    [
+        s.down_time_provisioned,
+        s.down_time,
+        s.up_time,
+        s.total_down_time_between_recovery,
+        s.total_up_time_between_interruption,
+        s.latest_down_time_between_recovery,
+        s.latest_up_time_between_interruption,
+        s.mean_down_time_between_recovery,
+        s.mean_up_time_between_interruption,
+    ]
+}
+
+/// CSV with a header row; durations in seconds (decimal) for spreadsheets.
+fn csv(histories: &[KindHistory], now: Timestamp) -> String {
+    let mut out = String::from("kind,key,state,interruptionCount,recoveryCount");
+    for name in CSV_DURATIONS {
+        let _ = write!(out, ",{name}Seconds");
+    }
+    out.push('\n');
+    for (kind, key, state, s) in rows(histories, now) {
+        let _ = write!(
+            out,
+            "{},{},{},{},{}",
+            kind.name(),
+            csv_field(&key),
+            state,
+            s.interruption_count,
+            s.recovery_count
+        );
+        for d in durations(&s) {
+            let _ = write!(out, ",{}", d.as_secs_f64());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// RFC 4180 quoting for the one free-text column.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// A mean over zero events is undefined: show "-" rather than a misleading 0s.
+fn mean_or_dash(count: u64, mean: std::time::Duration) -> String {
+    if count == 0 {
+        "-".to_string()
+    } else {
+        human(mean)
+    }
+}
+
+fn table(histories: &[KindHistory], now: Timestamp) -> String {
+    let header = [
+        "KIND",
+        "KEY",
+        "STATE",
+        "UP%",
+        "TO-FIRST-UP",
+        "UP",
+        "DOWN",
+        "INTERRUPTIONS",
+        "MTBI",
+        "RECOVERIES",
+        "MTTR",
+    ];
+    let mut lines: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
+    for (kind, key, state, s) in rows(histories, now) {
+        let total = (s.up_time + s.down_time).as_secs_f64();
+        let up_pct = if total > 0.0 {
+            format!("{:.1}", 100.0 * s.up_time.as_secs_f64() / total)
+        } else {
+            "-".to_string()
+        };
+        lines.push(vec![
+            kind.name().to_string(),
+            key,
+            state.to_string(),
+            up_pct,
+            human(s.down_time_provisioned),
+            human(s.up_time),
+            human(s.down_time),
+            s.interruption_count.to_string(),
+            mean_or_dash(s.interruption_count, s.mean_up_time_between_interruption),
+            s.recovery_count.to_string(),
+            mean_or_dash(s.recovery_count, s.mean_down_time_between_recovery),
+        ]);
+    }
+    if lines.len() == 1 {
+        return format!("no stored timelines as of {now}\n");
+    }
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| {
+            lines
+                .iter()
+                .map(|l| l[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for line in &lines {
+        let cells: Vec<String> = line
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,215 @@
+//! `megamon report`, run as a user runs it: the built binary on sample files.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const NOW: &str = "2024-05-01T12:00:00Z";
+const MIN: i64 = 60_000_000_000;
+const SEC: i64 = 1_000_000_000;
+
+fn examples() -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/history").to_string()
+}
+
+fn megamon(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_megamon"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("MEGAMON_STORE")
+        .output()
+        .expect("run megamon")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn report_json(extra: &[&str]) -> Value {
+    let store = examples();
+    let mut args = vec![
+        "report", "--store", &store, "--now", NOW, "--format", "json",
+    ];
+    args.extend_from_slice(extra);
+    let out = megamon(&args);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    serde_json::from_slice(&out.stdout).expect("report --format json prints JSON")
+}
+
+#[test]
+fn json_report_of_original_format_files() {
+    let doc = report_json(&[]);
+    assert_eq!(
+        doc.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["jobset-nodes", "jobsets", "node-pools", "slices"]
+    );
+    // SPEC §3.1 worked example.
+    let js = &doc["jobsets"]["0b7f2c1e-5a44-4c8e-9d0a-1f2e3d4c5b6a"];
+    assert_eq!(js["interruptionCount"], 1);
+    assert_eq!(js["recoveryCount"], 1);
+    assert_eq!(js["downTimeProvisioned"], 10 * MIN);
+    assert_eq!(js["downTime"], 50 * MIN);
+    assert_eq!(js["upTime"], 70 * MIN);
+    assert_eq!(js["meanUpTimeBetweenInterruption"], 50 * MIN);
+    assert_eq!(js["latestUpTimeBetweenInterruption"], 50 * MIN);
+    assert_eq!(js["meanDownTimeBetweenRecovery"], 10 * MIN);
+    // An offset timestamp and fractional seconds.
+    let js2 = &doc["jobsets"]["9a8b7c6d-0000-4000-8000-000000000002"];
+    assert_eq!(js2["downTimeProvisioned"], 330 * SEC + SEC / 2);
+    assert_eq!(js2["upTime"], 6869 * SEC + SEC / 2);
+    // Still provisioning, nanosecond timestamp.
+    let js3 = &doc["jobsets"]["9a8b7c6d-0000-4000-8000-000000000003"];
+    assert_eq!(js3["downTime"], 599_876_543_211i64);
+    assert_eq!(js3["upTime"], 0);
+    // A pool interrupted twice, no planned downs: the original's numbers.
+    let pool = &doc["node-pools"]["tpu-v5e-16x16-a"];
+    assert_eq!(pool["downTimeProvisioned"], 20 * MIN);
+    assert_eq!(pool["upTime"], 140 * MIN);
+    assert_eq!(pool["downTime"], 40 * MIN);
+    assert_eq!(pool["interruptionCount"], 2);
+    assert_eq!(pool["meanUpTimeBetweenInterruption"], 50 * MIN);
+    assert_eq!(pool["latestUpTimeBetweenInterruption"], 40 * MIN);
+    assert_eq!(pool["recoveryCount"], 2);
+    assert_eq!(pool["meanDownTimeBetweenRecovery"], 10 * MIN);
+    assert_eq!(pool["latestDownTimeBetweenRecovery"], 15 * MIN);
+    // Up, then deleted on purpose: not an interruption.
+    let planned = &doc["node-pools"]["tpu-v6e-2x4-b"];
+    assert_eq!(planned["interruptionCount"], 0);
+    assert_eq!(planned["upTime"], 45 * MIN);
+    assert_eq!(planned["downTime"], 15 * MIN);
+    // Empty file and missing file are both empty kinds.
+    assert_eq!(doc["jobset-nodes"], serde_json::json!({}));
+    assert_eq!(doc["slices"], serde_json::json!({}));
+}
+
+#[test]
+fn json_report_of_one_kind() {
+    let doc = report_json(&["--kind", "node-pools"]);
+    assert_eq!(
+        doc.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["node-pools"]
+    );
+    assert_eq!(doc["node-pools"].as_object().unwrap().len(), 2);
+}
+
+#[test]
+fn table_report_for_people() {
+    let store = examples();
+    let out = megamon(&["report", "--store", &store, "--now", NOW]);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("KIND"), "{text}");
+    assert_eq!(lines.len(), 1 + 5, "{text}");
+    let row = lines
+        .iter()
+        .find(|l| l.contains("tpu-v5e-16x16-a"))
+        .expect("pool row");
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        cells,
+        [
+            "node-pools",
+            "tpu-v5e-16x16-a",
+            "up",
+            "77.8",
+            "20m0s",
+            "2h20m0s",
+            "40m0s",
+            "2",
+            "50m0s",
+            "2",
+            "10m0s"
+        ]
+    );
+    assert!(text.contains("down (planned)"), "{text}");
+}
+
+#[test]
+fn csv_report_has_a_header_and_a_row_per_entity() {
+    let store = examples();
+    let out = megamon(&[
+        "report", "--store", &store, "--now", NOW, "--format", "csv", "--kind", "jobsets",
+    ]);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    let header: Vec<&str> = lines[0].split(',').collect();
+    assert_eq!(
+        header[..5],
+        ["kind", "key", "state", "interruptionCount", "recoveryCount"]
+    );
+    assert_eq!(header.len(), 14);
+    let row: Vec<&str> = lines[1].split(',').collect();
+    assert_eq!(
+        row[..5],
+        [
+            "jobsets",
+            "0b7f2c1e-5a44-4c8e-9d0a-1f2e3d4c5b6a",
+            "up",
+            "1",
+            "1"
+        ]
+    );
+    let up_col = header.iter().position(|h| *h == "upTimeSeconds").unwrap();
+    assert_eq!(row[up_col], "4200");
+}
+
+#[test]
+fn file_url_works_like_a_path() {
+    let path = std::fs::canonicalize(examples()).unwrap();
+    let url = format!("file://{}", path.display());
+    let out = megamon(&[
+        "report", "--store", &url, "--now", NOW, "--format", "json", "--kind", "jobsets",
+    ]);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["jobsets"].as_object().unwrap().len(), 3);
+}
+
+#[test]
+fn corrupted_file_is_one_clear_line_and_exit_2() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/corrupted");
+    let out = megamon(&["report", "--store", dir, "--now", NOW]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("node-pools.json: line 4"), "{err}");
+    assert!(stdout(&out).is_empty());
+    // The intact kind is still readable on its own.
+    let out = megamon(&["report", "--store", dir, "--now", NOW, "--kind", "jobsets"]);
+    assert!(out.status.success());
+}
+
+#[test]
+fn bad_store_and_bad_now_are_errors() {
+    let out = megamon(&["report", "--store", "/no/such/dir"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("/no/such/dir"), "{}", stderr(&out));
+    let out = megamon(&["report", "--store", "s3://bucket/x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("unsupported scheme"),
+        "{}",
+        stderr(&out)
+    );
+    let store = examples();
+    let out = megamon(&["report", "--store", &store, "--now", "yesterday"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--now"), "{}", stderr(&out));
+}
+
+#[test]
+fn version_and_no_subcommand() {
+    let out = megamon(&["--version"]);
+    assert!(out.status.success());
+    assert_eq!(
+        stdout(&out).trim(),
+        format!("megamon {}", env!("CARGO_PKG_VERSION"))
+    );
+}
