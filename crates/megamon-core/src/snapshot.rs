@@ -1,0 +1,125 @@
+//! A snapshot: what one aggregation knows, per entity family. The monitor builds
+//! it; metrics, exporters and the web view read it.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+
+use crate::kind::EntityKind;
+use crate::report::{Report, ScheduledJob, UpnessSummary};
+use crate::summary::Summary;
+use crate::upness::Upness;
+
+/// One entity at the snapshot's time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntitySnapshot {
+    /// The timeline key: JobSet uid, pool name, slice name.
+    pub key: String,
+    pub upness: Upness,
+    /// The up rule's verdict for `upness` (SPEC §2).
+    pub up: bool,
+    pub summary: Summary,
+}
+
+/// All current entities of one family. A family that is switched off (slices
+/// without `SliceEnabled`, JobSet nodes with it) is absent from the snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FamilySnapshot {
+    pub kind: EntityKind,
+    pub entities: Vec<EntitySnapshot>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub taken_at: Timestamp,
+    pub families: Vec<FamilySnapshot>,
+    /// Node pool → the JobSet leader job scheduled on it (SPEC §2.6).
+    pub scheduling: BTreeMap<String, ScheduledJob>,
+}
+
+impl Snapshot {
+    pub fn family(&self, kind: EntityKind) -> Option<&FamilySnapshot> {
+        self.families.iter().find(|f| f.kind == kind)
+    }
+
+    /// The report in the original's JSON shape (SPEC §5).
+    pub fn to_report(&self) -> Report {
+        let mut report = Report {
+            node_pool_scheduling: self.scheduling.clone(),
+            ..Report::default()
+        };
+        for family in &self.families {
+            let (up, summaries) = match family.kind {
+                EntityKind::JobSets => (&mut report.job_sets_up, &mut report.job_sets_up_summaries),
+                EntityKind::JobSetNodes => (
+                    &mut report.job_set_nodes_up,
+                    &mut report.job_set_nodes_up_summaries,
+                ),
+                EntityKind::NodePools => (
+                    &mut report.node_pools_up,
+                    &mut report.node_pools_up_summaries,
+                ),
+                EntityKind::Slices => (&mut report.slices_up, &mut report.slices_up_summaries),
+            };
+            for e in &family.entities {
+                up.insert(e.key.clone(), e.upness.clone());
+                summaries.insert(
+                    e.key.clone(),
+                    UpnessSummary {
+                        attrs: e.upness.attrs.clone(),
+                        summary: e.summary,
+                    },
+                );
+            }
+        }
+        report
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::upness::Attrs;
+
+    #[test]
+    fn report_places_each_family() {
+        let entity = |key: &str| EntitySnapshot {
+            key: key.into(),
+            upness: Upness {
+                expected_count: 1,
+                ready_count: 1,
+                attrs: Attrs {
+                    slice_name: key.into(),
+                    ..Attrs::default()
+                },
+                ..Upness::default()
+            },
+            up: true,
+            summary: Summary {
+                recovery_count: 3,
+                ..Summary::default()
+            },
+        };
+        let snap = Snapshot {
+            taken_at: "2024-01-01T00:00:00Z".parse().unwrap(),
+            families: vec![
+                FamilySnapshot {
+                    kind: EntityKind::Slices,
+                    entities: vec![entity("s1")],
+                },
+                FamilySnapshot {
+                    kind: EntityKind::NodePools,
+                    entities: vec![entity("p1"), entity("p2")],
+                },
+            ],
+            scheduling: BTreeMap::new(),
+        };
+        let r = snap.to_report();
+        assert_eq!(r.slices_up.len(), 1);
+        assert_eq!(r.slices_up_summaries["s1"].summary.recovery_count, 3);
+        assert_eq!(r.slices_up_summaries["s1"].attrs.slice_name, "s1");
+        assert_eq!(r.node_pools_up.len(), 2);
+        assert!(r.job_sets_up.is_empty());
+        assert!(snap.family(EntityKind::JobSets).is_none());
+    }
+}
