@@ -2,6 +2,9 @@
 //! from a cluster for the resources MegaMon and its tests use.
 #![forbid(unsafe_code)]
 
+pub mod patch;
+pub mod selector;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
