@@ -1,0 +1,5 @@
+//! The MegaMon monitor: follows the cluster through watches, folds events into
+//! small indexes, keeps exact timelines and publishes snapshots.
+#![forbid(unsafe_code)]
+
+pub mod fleet;
