@@ -3,3 +3,6 @@
 #![forbid(unsafe_code)]
 
 pub mod fleet;
+pub mod gke;
+pub mod resources;
+pub mod watch;

@@ -38,6 +38,17 @@ pub enum Change<T> {
     Reset(Vec<T>),
 }
 
+/// One report from any source, as the engine receives it.
+#[derive(Debug, Clone)]
+pub enum Update {
+    JobSets(Change<JobSetFacts>),
+    Nodes(Change<NodeObject>),
+    LeaderPods(Change<LeaderPod>),
+    Slices(Change<SliceFacts>),
+    /// The GKE API's complete list of node pools.
+    NodePools(Vec<NodePoolFacts>),
+}
+
 /// How the fleet evaluates up-ness.
 #[derive(Debug, Clone)]
 pub struct FleetSettings {
@@ -133,12 +144,11 @@ impl Fleet {
         kinds
     }
 
-    /// The sources that must be listed before the first aggregation.
+    /// The watches that must have listed before the first aggregation. The
+    /// GKE API is not one of them: while it fails, the other families go on
+    /// and node pools wait for its first answer.
     pub fn required_sources(&self) -> Vec<Source> {
         let mut sources = vec![Source::JobSets, Source::Nodes, Source::LeaderPods];
-        if !self.settings.simulated_pools {
-            sources.push(Source::NodePools);
-        }
         if self.settings.slice_enabled {
             sources.push(Source::Slices);
         }
@@ -199,6 +209,17 @@ impl Fleet {
             if !was && self.family_synced(kind) {
                 self.observe_family(kind, at);
             }
+        }
+    }
+
+    /// Folds one update in, stamped with the time it arrived.
+    pub fn apply(&mut self, update: Update, at: Timestamp) {
+        match update {
+            Update::JobSets(c) => self.apply_jobsets(c, at),
+            Update::Nodes(c) => self.apply_nodes(c, at),
+            Update::LeaderPods(c) => self.apply_leader_pods(c, at),
+            Update::Slices(c) => self.apply_slices(c, at),
+            Update::NodePools(pools) => self.set_node_pools(pools, at),
         }
     }
 
