@@ -82,6 +82,7 @@ fn run_sim(args: SimArgs) -> ExitCode {
         default_crds: !args.no_default_crds,
         token_auth_file: args.token_auth_file,
         tls: args.tls,
+        ..Default::default()
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

@@ -1,0 +1,308 @@
+//! Watches: a stream of JSON lines, `{"type":..., "object":...}`, fed from the store's
+//! history ring with per-watcher filtering.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::error::ApiError;
+use crate::handlers::{Filter, parse_rv, rendered};
+use crate::request::{Query, Representation, Target};
+use crate::resources::ResourceDef;
+use crate::state::Sim;
+use crate::store::{EventKind, ListQuery, Stored};
+use crate::table::{self, IncludeObject};
+
+/// Events read from the ring per lock acquisition.
+const BATCH: usize = 1000;
+
+/// Everything a watch was asked for.
+struct WatchSpec {
+    target: Target,
+    filter: Filter,
+    /// Start from this version; `None` to start with the current state.
+    from: Option<u64>,
+    initial_events: bool,
+    bookmarks: bool,
+    initial_end_bookmark: bool,
+    timeout: Option<Duration>,
+    repr: Representation,
+    include: IncludeObject,
+}
+
+/// Checks a watch request and returns the receiving end of its event stream.
+pub fn start(
+    sim: &Arc<Sim>,
+    target: Target,
+    query: &Query,
+    repr: Representation,
+) -> Result<mpsc::Receiver<Result<Bytes, std::io::Error>>, ApiError> {
+    let filter = Filter::from_query(&target.def, query)?;
+    let rv = parse_rv(query)?;
+    let send_initial = match query.get("sendInitialEvents") {
+        None => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "invalid value for sendInitialEvents: {other:?}"
+            )));
+        }
+    };
+    let bookmarks = query.flag("allowWatchBookmarks");
+    if send_initial.is_some() {
+        if query.value("resourceVersionMatch") != Some("NotOlderThan") {
+            return Err(ApiError::invalid(
+                "meta.k8s.io",
+                "ListOptions",
+                "",
+                "resourceVersionMatch",
+                "Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+            ));
+        }
+        if send_initial == Some(true) && !bookmarks {
+            return Err(ApiError::invalid(
+                "meta.k8s.io",
+                "ListOptions",
+                "",
+                "allowWatchBookmarks",
+                "Forbidden: sendInitialEvents requires setting allowWatchBookmarks=true",
+            ));
+        }
+    } else if query.value("resourceVersionMatch").is_some() {
+        return Err(ApiError::bad_request(
+            "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+        ));
+    }
+    let from_zero = rv.is_none_or(|rv| rv == 0);
+    let initial_events = send_initial.unwrap_or(from_zero);
+    let spec = WatchSpec {
+        from: if initial_events || from_zero {
+            None
+        } else {
+            rv
+        },
+        initial_events,
+        initial_end_bookmark: send_initial == Some(true),
+        bookmarks,
+        timeout: query.number("timeoutSeconds")?.map(Duration::from_secs),
+        repr,
+        include: IncludeObject::parse(query.get("includeObject")),
+        filter,
+        target,
+    };
+    let (tx, rx) = mpsc::channel(64);
+    let sim = sim.clone();
+    tokio::spawn(async move {
+        run(sim, spec, tx).await;
+    });
+    Ok(rx)
+}
+
+type Tx = mpsc::Sender<Result<Bytes, std::io::Error>>;
+
+struct Renderer<'a> {
+    def: &'a ResourceDef,
+    repr: Representation,
+    include: IncludeObject,
+    sent_columns: bool,
+}
+
+impl Renderer<'_> {
+    fn line(&mut self, kind: &str, stored: &Stored) -> Result<Bytes, ApiError> {
+        let object = match self.repr {
+            Representation::Object => rendered(self.def, stored)?,
+            Representation::PartialMetadata => {
+                Bytes::from(table::partial_metadata(&stored.value()?).to_string())
+            }
+            Representation::Table => {
+                let value = stored.value()?;
+                let row = table::row(self.def, &value, self.include);
+                let t = table::table(
+                    self.def,
+                    vec![row],
+                    json!({"resourceVersion": stored.rv.to_string()}),
+                    !self.sent_columns,
+                );
+                self.sent_columns = true;
+                Bytes::from(t.to_string())
+            }
+        };
+        let mut line = Vec::with_capacity(object.len() + 40);
+        line.extend_from_slice(b"{\"type\":\"");
+        line.extend_from_slice(kind.as_bytes());
+        line.extend_from_slice(b"\",\"object\":");
+        line.extend_from_slice(&object);
+        line.extend_from_slice(b"}\n");
+        Ok(Bytes::from(line))
+    }
+
+    fn bookmark(&self, rv: u64, initial_end: bool) -> Bytes {
+        let mut metadata = json!({"resourceVersion": rv.to_string(), "creationTimestamp": null});
+        if initial_end && let Some(m) = metadata.as_object_mut() {
+            m.insert(
+                "annotations".into(),
+                json!({"k8s.io/initial-events-end": "true"}),
+            );
+        }
+        let line = json!({"type": "BOOKMARK", "object": {
+            "kind": self.def.kind, "apiVersion": self.def.api_version(), "metadata": metadata}});
+        Bytes::from(format!("{line}\n"))
+    }
+}
+
+fn error_line(err: &ApiError) -> Bytes {
+    Bytes::from(format!(
+        "{}\n",
+        json!({"type": "ERROR", "object": err.to_status()})
+    ))
+}
+
+async fn send(tx: &Tx, line: Bytes) -> bool {
+    tx.send(Ok(line)).await.is_ok()
+}
+
+async fn run(sim: Arc<Sim>, spec: WatchSpec, tx: Tx) {
+    let def = spec.target.def.clone();
+    let storage_key = def.storage_key();
+    let namespace = spec.target.namespace.clone();
+    let mut renderer = Renderer {
+        def: &def,
+        repr: spec.repr,
+        include: spec.include,
+        sent_columns: false,
+    };
+    let mut latest = sim.store.subscribe();
+    let mut drops = sim.store.subscribe_drops();
+    drops.borrow_and_update();
+    let mut shutdown = sim.shutdown.clone();
+    let deadline = spec.timeout.map(|t| tokio::time::Instant::now() + t);
+
+    // Where the stream starts: the current state as ADDED events, or a given version.
+    let mut cursor = match spec.from {
+        Some(rv) => {
+            let oldest = sim.store.oldest_watchable_rv();
+            if rv < oldest {
+                let _ = send(
+                    &tx,
+                    error_line(&ApiError::too_old_resource_version(rv, oldest)),
+                )
+                .await;
+                return;
+            }
+            rv
+        }
+        None => {
+            let matches = |s: &Stored| spec.filter.matches(s);
+            let page = sim.store.list(&ListQuery {
+                resource: &storage_key,
+                namespace: namespace.as_deref(),
+                at: None,
+                after: None,
+                limit: None,
+                filter: &matches,
+                unfiltered: spec.filter.is_empty(),
+            });
+            let page = match page {
+                Ok(page) => page,
+                Err(e) => {
+                    let _ = send(&tx, error_line(&e)).await;
+                    return;
+                }
+            };
+            if spec.initial_events {
+                for item in &page.items {
+                    match renderer.line("ADDED", item) {
+                        Ok(line) => {
+                            if !send(&tx, line).await {
+                                return;
+                            }
+                        }
+                        Err(e) => tracing::warn!("watch: cannot render object: {e}"),
+                    }
+                }
+            }
+            if spec.initial_end_bookmark && !send(&tx, renderer.bookmark(page.rv, true)).await {
+                return;
+            }
+            page.rv
+        }
+    };
+
+    let mut bookmark_timer = tokio::time::interval_at(
+        tokio::time::Instant::now() + sim.bookmark_interval,
+        sim.bookmark_interval,
+    );
+    loop {
+        // Drain everything after the cursor.
+        loop {
+            let (events, newest) = match sim.store.events_after(cursor, BATCH) {
+                Ok(batch) => batch,
+                Err(oldest) => {
+                    let _ = send(
+                        &tx,
+                        error_line(&ApiError::too_old_resource_version(cursor, oldest)),
+                    )
+                    .await;
+                    return;
+                }
+            };
+            let caught_up = events.len() < BATCH;
+            for event in &events {
+                cursor = event.rv;
+                if *event.resource != *storage_key
+                    || namespace.as_ref().is_some_and(|ns| *ns != event.key.0)
+                {
+                    continue;
+                }
+                let now = spec.filter.matches(&event.object);
+                let before = event.prev.as_ref().is_some_and(|p| spec.filter.matches(p));
+                let kind = match (event.kind, before, now) {
+                    (EventKind::Added, _, true) => EventKind::Added,
+                    (EventKind::Deleted, _, true) => EventKind::Deleted,
+                    (EventKind::Modified, true, true) => EventKind::Modified,
+                    (EventKind::Modified, false, true) => EventKind::Added,
+                    (EventKind::Modified, true, false) => EventKind::Deleted,
+                    _ => continue,
+                };
+                match renderer.line(kind.as_str(), &event.object) {
+                    Ok(line) => {
+                        if !send(&tx, line).await {
+                            return;
+                        }
+                    }
+                    Err(e) => tracing::warn!("watch: cannot render object: {e}"),
+                }
+            }
+            if caught_up {
+                cursor = cursor.max(newest);
+                break;
+            }
+        }
+        let timeout = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            changed = latest.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+            _ = bookmark_timer.tick(), if spec.bookmarks => {
+                if !send(&tx, renderer.bookmark(cursor, false)).await {
+                    return;
+                }
+            }
+            _ = drops.changed() => return,
+            _ = shutdown.changed() => return,
+            _ = timeout => return,
+            _ = tx.closed() => return,
+        }
+    }
+}
