@@ -1,54 +1,81 @@
 //! Where MegaMon keeps timelines: the stored-history files (SPEC §3.2) in a
-//! local directory or an object store, selected by URL.
+//! local directory, an S3 or Google Cloud Storage bucket, or memory, selected
+//! by URL.
+//!
+//! Every write is conditional on the version last read, so two writers can't
+//! silently overwrite each other: the loser gets [`StoreError::Conflict`].
+//! [`HistoryWriter`] keeps those versions for a monitor.
 #![forbid(unsafe_code)]
 
-use std::path::{Path, PathBuf};
+mod cloud;
+mod digest;
+mod error;
+mod local;
+mod location;
+mod options;
+mod writer;
+
+use std::fmt;
+use std::path::Path;
 use std::sync::Arc;
 
-use megamon_core::history::{self, HistoryError};
+use megamon_core::history;
 use megamon_core::{EntityKind, Timelines};
-use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutPayload, UpdateVersion};
 
-/// A store that cannot be opened, read or written.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("store {url:?}: {problem}")]
-    Url { url: String, problem: String },
-    #[error("store {url}: cannot read {file}: {source}")]
-    Read {
-        url: String,
-        file: String,
-        #[source]
-        source: Box<object_store::Error>,
-    },
-    #[error("store {url}: cannot write {file}: {source}")]
-    Write {
-        url: String,
-        file: String,
-        #[source]
-        source: Box<object_store::Error>,
-    },
-    #[error("store {url}: {source}")]
-    Corrupt {
-        url: String,
-        #[source]
-        source: HistoryError,
-    },
+pub use error::StoreError;
+pub use location::history_url;
+pub use options::StoreOptions;
+pub use writer::{Flushed, HistoryWriter};
+
+use local::{LocalDir, LocalWriteError};
+
+/// The version of a stored file as its store reports it (an ETag, a GCS
+/// generation, or for local files a content fingerprint). Opaque: only
+/// compared and handed back to [`HistoryStore::save`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    e_tag: Option<String>,
+    generation: Option<String>,
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.e_tag, &self.generation) {
+            (_, Some(generation)) => write!(f, "generation {generation}"),
+            (Some(e_tag), None) => write!(f, "etag {e_tag}"),
+            (None, None) => f.write_str("unversioned"),
+        }
+    }
+}
+
+/// A kind's timelines as stored, with the version they were read at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    pub timelines: Timelines,
+    pub version: Version,
 }
 
 /// The stored history of one cluster: one file per entity kind under a prefix.
 #[derive(Clone)]
 pub struct HistoryStore {
     url: String,
-    store: Arc<dyn ObjectStore>,
-    prefix: ObjectPath,
+    backend: Backend,
 }
 
-impl std::fmt::Debug for HistoryStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+#[derive(Clone)]
+enum Backend {
+    Local(Arc<LocalDir>),
+    Object {
+        store: Arc<dyn ObjectStore>,
+        prefix: ObjectPath,
+    },
+}
+
+impl fmt::Debug for HistoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HistoryStore")
             .field("url", &self.url)
             .finish()
@@ -56,51 +83,61 @@ impl std::fmt::Debug for HistoryStore {
 }
 
 impl HistoryStore {
-    /// Opens `file:///abs/dir`, a plain directory path, or `memory://`.
-    /// A directory must exist: a typo should not read as an empty history.
+    /// Opens a store with cloud settings from the environment; see [`Self::open_with`].
     pub fn open(url: &str) -> Result<Self, StoreError> {
+        Self::open_with(url, &StoreOptions::default())
+    }
+
+    /// Opens `gs://bucket/prefix`, `s3://bucket/prefix`, `file:///abs/dir`, a
+    /// plain directory path, or `memory://[prefix]` (empty, private to this
+    /// value and its clones). A directory must exist: a typo should not read
+    /// as an empty history. Opening does not contact a bucket.
+    pub fn open_with(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
         let bad = |problem: String| StoreError::Url {
             url: url.to_string(),
             problem,
         };
-        match url.split_once("://") {
+        let backend = match url.split_once("://") {
             Some(("file", rest)) => {
                 if !rest.starts_with('/') {
                     return Err(bad(
                         "a file URL needs an absolute path, like file:///var/lib/megamon".into(),
                     ));
                 }
-                Self::open_dir(url, Path::new(rest))
+                Backend::Local(Arc::new(LocalDir::open(Path::new(rest)).map_err(bad)?))
             }
-            Some(("memory", rest)) => Ok(HistoryStore {
-                url: url.to_string(),
+            Some(("memory", rest)) => Backend::Object {
                 store: Arc::new(InMemory::new()),
-                prefix: ObjectPath::from(rest.trim_matches('/')),
-            }),
-            Some((scheme, _)) => Err(bad(format!(
-                "unsupported scheme {scheme:?} (this build reads file:// URLs, directory paths and memory://)"
-            ))),
-            None => Self::open_dir(url, Path::new(url)),
-        }
-    }
-
-    fn open_dir(url: &str, dir: &Path) -> Result<Self, StoreError> {
-        let bad = |problem: String| StoreError::Url {
-            url: url.to_string(),
-            problem,
+                prefix: object_prefix(rest).map_err(bad)?,
+            },
+            Some((scheme @ ("gs" | "s3"), rest)) => {
+                let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+                if bucket.is_empty() {
+                    return Err(bad(format!(
+                        "no bucket name; expected {scheme}://BUCKET/PATH"
+                    )));
+                }
+                let store = if scheme == "gs" {
+                    cloud::gcs(bucket, options)
+                } else {
+                    cloud::s3(bucket, options)
+                }
+                .map_err(bad)?;
+                Backend::Object {
+                    store,
+                    prefix: object_prefix(prefix).map_err(bad)?,
+                }
+            }
+            Some((scheme, _)) => {
+                return Err(bad(format!(
+                    "unsupported scheme {scheme:?} (use gs://, s3://, file://, memory:// or a directory path)"
+                )));
+            }
+            None => Backend::Local(Arc::new(LocalDir::open(Path::new(url)).map_err(bad)?)),
         };
-        let dir: PathBuf = dir
-            .canonicalize()
-            .map_err(|e| bad(format!("cannot open directory {}: {e}", dir.display())))?;
-        if !dir.is_dir() {
-            return Err(bad(format!("{} is not a directory", dir.display())));
-        }
-        let store = LocalFileSystem::new_with_prefix(&dir)
-            .map_err(|e| bad(format!("cannot open directory {}: {e}", dir.display())))?;
         Ok(HistoryStore {
             url: url.to_string(),
-            store: Arc::new(store),
-            prefix: ObjectPath::default(),
+            backend,
         })
     }
 
@@ -108,127 +145,164 @@ impl HistoryStore {
         &self.url
     }
 
-    fn path(&self, kind: EntityKind) -> ObjectPath {
-        self.prefix.clone().join(kind.file_name())
+    /// Where a kind's file is, for messages: a path inside the bucket or directory.
+    fn file_name(&self, kind: EntityKind) -> String {
+        match &self.backend {
+            Backend::Local(dir) => dir.file_path(kind.file_name()).display().to_string(),
+            Backend::Object { prefix, .. } => object_path(prefix, kind).to_string(),
+        }
     }
 
     /// Loads a kind's timelines; `None` when its file does not exist yet.
     pub async fn load(&self, kind: EntityKind) -> Result<Option<Timelines>, StoreError> {
-        let path = self.path(kind);
-        let read_err = |source| StoreError::Read {
-            url: self.url.clone(),
-            file: path.to_string(),
-            source: Box::new(source),
-        };
-        let bytes = match self.store.get(&path).await {
-            Ok(result) => result.bytes().await.map_err(read_err)?,
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(read_err(e)),
-        };
-        history::parse(kind.file_name(), &bytes)
-            .map(Some)
-            .map_err(|source| StoreError::Corrupt {
-                url: self.url.clone(),
-                source,
-            })
+        Ok(self.load_versioned(kind).await?.map(|s| s.timelines))
     }
 
-    /// Replaces a kind's file with `timelines` (the local store writes a temporary
-    /// file and renames it, so readers never see a partial document).
-    pub async fn save(&self, kind: EntityKind, timelines: &Timelines) -> Result<(), StoreError> {
-        let path = self.path(kind);
-        let payload = PutPayload::from(history::to_bytes(timelines));
-        self.store
-            .put(&path, payload)
+    /// Loads a kind's timelines and the version they were read at, for a
+    /// later conditional [`Self::save`]; `None` when the file does not exist.
+    pub async fn load_versioned(&self, kind: EntityKind) -> Result<Option<Stored>, StoreError> {
+        let Some((bytes, version)) = self.read(kind).await? else {
+            return Ok(None);
+        };
+        let timelines = self.parse(kind, &bytes)?;
+        Ok(Some(Stored { timelines, version }))
+    }
+
+    fn parse(&self, kind: EntityKind, bytes: &[u8]) -> Result<Timelines, StoreError> {
+        history::parse(&self.file_name(kind), bytes).map_err(|source| StoreError::Corrupt {
+            url: self.url.clone(),
+            source,
+        })
+    }
+
+    /// Replaces a kind's file with `timelines` if it is still at `expected`,
+    /// the version last loaded or saved (`None`: the file must not exist yet).
+    /// Returns the new version. If another writer got there first, nothing is
+    /// written and the error is [`StoreError::Conflict`]. Readers see either
+    /// the old or the new document, never a part.
+    pub async fn save(
+        &self,
+        kind: EntityKind,
+        timelines: &Timelines,
+        expected: Option<&Version>,
+    ) -> Result<Version, StoreError> {
+        self.write(kind, history::to_bytes(timelines), expected)
             .await
-            .map(|_| ())
-            .map_err(|source| StoreError::Write {
-                url: self.url.clone(),
-                file: path.to_string(),
-                source: Box::new(source),
-            })
+    }
+
+    /// The file's bytes and version, `None` when it does not exist.
+    pub(crate) async fn read(
+        &self,
+        kind: EntityKind,
+    ) -> Result<Option<(Vec<u8>, Version)>, StoreError> {
+        match &self.backend {
+            Backend::Local(dir) => {
+                let dir = Arc::clone(dir);
+                let name = kind.file_name();
+                let result = tokio::task::spawn_blocking(move || dir.read(name))
+                    .await
+                    .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+                result.map_err(|source| StoreError::Io {
+                    url: self.url.clone(),
+                    file: self.file_name(kind),
+                    action: "read",
+                    source,
+                })
+            }
+            Backend::Object { store, prefix } => {
+                let path = object_path(prefix, kind);
+                let read_err = |source| StoreError::Read {
+                    url: self.url.clone(),
+                    file: path.to_string(),
+                    source: Box::new(source),
+                };
+                let result = match store.get(&path).await {
+                    Ok(result) => result,
+                    Err(object_store::Error::NotFound { .. }) => return Ok(None),
+                    Err(e) => return Err(read_err(e)),
+                };
+                let version = Version {
+                    e_tag: result.meta.e_tag.clone(),
+                    generation: result.meta.version.clone(),
+                };
+                let bytes = result.bytes().await.map_err(read_err)?;
+                Ok(Some((bytes.to_vec(), version)))
+            }
+        }
+    }
+
+    /// Conditionally replaces the file with `bytes`; see [`Self::save`].
+    pub(crate) async fn write(
+        &self,
+        kind: EntityKind,
+        bytes: Vec<u8>,
+        expected: Option<&Version>,
+    ) -> Result<Version, StoreError> {
+        let conflict = || StoreError::Conflict {
+            url: self.url.clone(),
+            file: self.file_name(kind),
+        };
+        match &self.backend {
+            Backend::Local(dir) => {
+                let dir = Arc::clone(dir);
+                let expected = expected.cloned();
+                let name = kind.file_name();
+                let result =
+                    tokio::task::spawn_blocking(move || dir.write(name, &bytes, expected.as_ref()))
+                        .await
+                        .unwrap_or_else(|e| {
+                            Err(LocalWriteError::Io {
+                                action: "write",
+                                source: std::io::Error::other(e),
+                            })
+                        });
+                result.map_err(|e| match e {
+                    LocalWriteError::Conflict => conflict(),
+                    LocalWriteError::Io { action, source } => StoreError::Io {
+                        url: self.url.clone(),
+                        file: self.file_name(kind),
+                        action,
+                        source,
+                    },
+                })
+            }
+            Backend::Object { store, prefix } => {
+                let path = object_path(prefix, kind);
+                let mode = match expected {
+                    None => PutMode::Create,
+                    Some(v) => PutMode::Update(UpdateVersion {
+                        e_tag: v.e_tag.clone(),
+                        version: v.generation.clone(),
+                    }),
+                };
+                match store
+                    .put_opts(&path, PutPayload::from(bytes), mode.into())
+                    .await
+                {
+                    Ok(put) => Ok(Version {
+                        e_tag: put.e_tag,
+                        generation: put.version,
+                    }),
+                    Err(
+                        object_store::Error::Precondition { .. }
+                        | object_store::Error::AlreadyExists { .. },
+                    ) => Err(conflict()),
+                    Err(source) => Err(StoreError::Write {
+                        url: self.url.clone(),
+                        file: path.to_string(),
+                        source: Box::new(source),
+                    }),
+                }
+            }
+        }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use jiff::Timestamp;
+fn object_prefix(prefix: &str) -> Result<ObjectPath, String> {
+    ObjectPath::parse(prefix.trim_matches('/'))
+        .map_err(|e| format!("bad path {prefix:?} in the bucket: {e}"))
+}
 
-    fn sample() -> Timelines {
-        let mut t = Timelines::new();
-        let at: Timestamp = "2024-01-01T00:00:00.25Z".parse().unwrap();
-        t.observe("uid-1", true, false, at);
-        t.observe("uid-2", false, true, at);
-        t
-    }
-
-    #[tokio::test]
-    async fn directory_round_trip_and_missing_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("file://{}", dir.path().display());
-        let store = HistoryStore::open(&url).unwrap();
-        assert_eq!(store.load(EntityKind::Slices).await.unwrap(), None);
-        store.save(EntityKind::JobSets, &sample()).await.unwrap();
-        assert_eq!(
-            store.load(EntityKind::JobSets).await.unwrap(),
-            Some(sample())
-        );
-        // The file is where the original puts it, in its format.
-        let text = std::fs::read_to_string(dir.path().join("jobsets.json")).unwrap();
-        assert!(
-            text.starts_with(
-                r#"{"uid-1":{"upEvents":[{"up":false,"ts":"2024-01-01T00:00:00.25Z"}"#
-            ),
-            "{text}"
-        );
-        // A plain path works too.
-        let plain = HistoryStore::open(dir.path().to_str().unwrap()).unwrap();
-        assert_eq!(
-            plain.load(EntityKind::JobSets).await.unwrap(),
-            Some(sample())
-        );
-    }
-
-    #[tokio::test]
-    async fn memory_store_round_trip() {
-        let store = HistoryStore::open("memory://megamon/clusters/c1").unwrap();
-        store.save(EntityKind::NodePools, &sample()).await.unwrap();
-        assert_eq!(
-            store.load(EntityKind::NodePools).await.unwrap(),
-            Some(sample())
-        );
-        assert_eq!(store.load(EntityKind::JobSets).await.unwrap(), None);
-    }
-
-    #[tokio::test]
-    async fn corrupted_file_names_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("node-pools.json"),
-            "{\"a\": {\"upEvents\": [}\n",
-        )
-        .unwrap();
-        let store = HistoryStore::open(dir.path().to_str().unwrap()).unwrap();
-        let err = store
-            .load(EntityKind::NodePools)
-            .await
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("node-pools.json: line 1"), "{err}");
-    }
-
-    #[test]
-    fn bad_urls_are_clear_errors() {
-        let err = HistoryStore::open("/definitely/not/here")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("cannot open directory"), "{err}");
-        let err = HistoryStore::open("ftp://x/y").unwrap_err().to_string();
-        assert!(err.contains("unsupported scheme \"ftp\""), "{err}");
-        let err = HistoryStore::open("file://relative/dir")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("absolute path"), "{err}");
-    }
+fn object_path(prefix: &ObjectPath, kind: EntityKind) -> ObjectPath {
+    prefix.clone().join(kind.file_name())
 }

@@ -44,8 +44,9 @@ pub enum Format {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// Where the history is: `file:///abs/dir` or a directory holding
-    /// jobsets.json, jobset-nodes.json, node-pools.json and slices.json.
+    /// Where the history is: `gs://BUCKET/PATH`, `s3://BUCKET/PATH`,
+    /// `file:///abs/dir` or a directory holding jobsets.json,
+    /// jobset-nodes.json, node-pools.json and slices.json.
     #[arg(long, env = "MEGAMON_STORE")]
     pub store: String,
     /// Which entity kind to summarise.
@@ -86,6 +87,7 @@ pub fn run(args: ReportArgs) -> ExitCode {
 fn load(args: &ReportArgs) -> Result<Vec<KindHistory>, megamon_store::StoreError> {
     let store = HistoryStore::open(&args.store)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .map_err(|e| megamon_store::StoreError::Url {
             url: args.store.clone(),

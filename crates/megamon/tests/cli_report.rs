@@ -191,7 +191,7 @@ fn bad_store_and_bad_now_are_errors() {
     let out = megamon(&["report", "--store", "/no/such/dir"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("/no/such/dir"), "{}", stderr(&out));
-    let out = megamon(&["report", "--store", "s3://bucket/x"]);
+    let out = megamon(&["report", "--store", "ftp://bucket/x"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("unsupported scheme"),
