@@ -1,0 +1,301 @@
+//! The instruments of SPEC §4, registered on one meter. Gauges are observable:
+//! their callbacks read the frame (prepared snapshot) in a [`FrameSlot`], so a
+//! collection shows exactly the entities of that snapshot and nothing older.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use megamon_core::{EntityKind, EntitySnapshot, Snapshot};
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Histogram, Meter, ObservableGauge};
+
+use crate::labels::{BuildInfo, entity_attributes, scheduled_attributes};
+
+/// Buckets of `aggregation.duration`, in seconds (SPEC §4).
+pub const AGGREGATION_DURATION_BUCKETS: [f64; 11] =
+    [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0];
+
+/// A snapshot with its labels built once, at publish time, instead of on
+/// every collection of every instrument.
+#[derive(Debug)]
+pub(crate) struct Frame {
+    snapshot: Arc<Snapshot>,
+    /// Per family of `snapshot`, per entity: its labels (same indices).
+    entity_attributes: Vec<Vec<Vec<KeyValue>>>,
+    scheduled: Vec<Vec<KeyValue>>,
+}
+
+impl Frame {
+    pub(crate) fn new(snapshot: Arc<Snapshot>) -> Frame {
+        let entity_attributes = snapshot
+            .families
+            .iter()
+            .map(|f| {
+                f.entities
+                    .iter()
+                    .map(|e| entity_attributes(&e.upness.attrs))
+                    .collect()
+            })
+            .collect();
+        let scheduled = snapshot
+            .scheduling
+            .iter()
+            .map(|(pool, job)| scheduled_attributes(pool, job))
+            .collect();
+        Frame {
+            snapshot,
+            entity_attributes,
+            scheduled,
+        }
+    }
+
+    /// The entities of `kind` with their labels; none when the family is absent.
+    fn entities(
+        &self,
+        kind: EntityKind,
+    ) -> impl Iterator<Item = (&EntitySnapshot, &[KeyValue])> + '_ {
+        self.snapshot
+            .families
+            .iter()
+            .zip(&self.entity_attributes)
+            .filter(move |(family, _)| family.kind == kind)
+            .flat_map(|(family, attrs)| family.entities.iter().zip(attrs.iter().map(Vec::as_slice)))
+    }
+}
+
+/// The frame a set of instruments reports.
+#[derive(Debug, Default)]
+pub(crate) struct FrameSlot(RwLock<Option<Arc<Frame>>>);
+
+impl FrameSlot {
+    pub(crate) fn get(&self) -> Option<Arc<Frame>> {
+        // A poisoned lock still holds a whole `Arc`: nothing half-written.
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn set(&self, frame: Option<Arc<Frame>>) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = frame;
+    }
+}
+
+/// How a per-entity gauge reads its value.
+#[derive(Clone, Copy)]
+enum Reading {
+    /// An integer gauge without unit.
+    Count(fn(&EntitySnapshot) -> u64),
+    /// A float gauge in seconds.
+    Seconds(fn(&EntitySnapshot) -> Duration),
+}
+
+#[derive(Clone, Copy)]
+struct EntityGauge {
+    /// Appended to `<prefix>.<family>.`.
+    name: &'static str,
+    /// `{e}` is replaced by what the family's entities are.
+    help: &'static str,
+    reading: Reading,
+    /// Emitted only when non-zero (SPEC §4).
+    only_non_zero: bool,
+}
+
+const ENTITY_GAUGES: [EntityGauge; 13] = [
+    EntityGauge {
+        name: "up",
+        help: "1 if the {e} is up, 0 if it is down.",
+        reading: Reading::Count(|e| u64::from(e.up)),
+        only_non_zero: false,
+    },
+    EntityGauge {
+        name: "up.time",
+        help: "Total time the {e} has been up.",
+        reading: Reading::Seconds(|e| e.summary.up_time),
+        only_non_zero: false,
+    },
+    EntityGauge {
+        name: "down.time",
+        help: "Total time the {e} has been down, including the time to first up.",
+        reading: Reading::Seconds(|e| e.summary.down_time),
+        only_non_zero: false,
+    },
+    EntityGauge {
+        name: "interruption.count",
+        help: "Number of unplanned downs of the {e} after it was up (interruptions).",
+        reading: Reading::Count(|e| e.summary.interruption_count),
+        only_non_zero: false,
+    },
+    EntityGauge {
+        name: "recovery.count",
+        help: "Number of times the {e} came back up after an interruption (recoveries).",
+        reading: Reading::Count(|e| e.summary.recovery_count),
+        only_non_zero: false,
+    },
+    EntityGauge {
+        name: "down.time.initial",
+        help: "Time from first sight of the {e} to its first up (time to provision).",
+        reading: Reading::Seconds(|e| e.summary.down_time_provisioned),
+        only_non_zero: true,
+    },
+    EntityGauge {
+        name: "down.time.between.recovery",
+        help: "Total down time of the {e} that ended in a recovery.",
+        reading: Reading::Seconds(|e| e.summary.total_down_time_between_recovery),
+        only_non_zero: true,
+    },
+    EntityGauge {
+        name: "down.time.between.recovery.mean",
+        help: "Mean time to recover (MTTR) of the {e}.",
+        reading: Reading::Seconds(|e| e.summary.mean_down_time_between_recovery),
+        only_non_zero: true,
+    },
+    EntityGauge {
+        name: "down.time.between.recovery.latest",
+        help: "Down time of the {e} before its latest recovery.",
+        reading: Reading::Seconds(|e| e.summary.latest_down_time_between_recovery),
+        only_non_zero: true,
+    },
+    EntityGauge {
+        name: "up.time.between.interruption",
+        help: "Total up time of the {e} that ended in an interruption.",
+        reading: Reading::Seconds(|e| e.summary.total_up_time_between_interruption),
+        only_non_zero: true,
+    },
+    EntityGauge {
+        name: "up.time.between.interruption.mean",
+        help: "Mean time between interruptions (MTBI) of the {e}.",
+        reading: Reading::Seconds(|e| e.summary.mean_up_time_between_interruption),
+        only_non_zero: true,
+    },
+    EntityGauge {
+        name: "up.time.between.interruption.latest",
+        help: "Up time of the {e} before its latest interruption.",
+        reading: Reading::Seconds(|e| e.summary.latest_up_time_between_interruption),
+        only_non_zero: true,
+    },
+    EntityGauge {
+        name: "tpu.chip.count",
+        help: "Number of TPU chips of the {e}.",
+        reading: Reading::Count(|e| e.upness.attrs.tpu_chip_count),
+        only_non_zero: true,
+    },
+];
+
+fn entity_noun(kind: EntityKind) -> &'static str {
+    match kind {
+        EntityKind::JobSets => "JobSet",
+        EntityKind::JobSetNodes => "set of nodes of a JobSet",
+        EntityKind::NodePools => "TPU node pool",
+        EntityKind::Slices => "TPU slice",
+    }
+}
+
+fn saturating_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Instruments registered on one meter. The gauges live as long as this does.
+pub(crate) struct Instruments {
+    _int_gauges: Vec<ObservableGauge<i64>>,
+    _float_gauges: Vec<ObservableGauge<f64>>,
+    aggregation_duration: Histogram<f64>,
+}
+
+impl Instruments {
+    /// Registers every instrument of SPEC §4 named under `prefix`; gauges
+    /// report the frame in `slot` at the time of each collection.
+    pub(crate) fn register(
+        meter: &Meter,
+        prefix: &str,
+        build: &BuildInfo,
+        slot: &Arc<FrameSlot>,
+    ) -> Instruments {
+        let mut int_gauges = Vec::new();
+        let mut float_gauges = Vec::new();
+        for kind in EntityKind::ALL {
+            let family = format!("{prefix}.{}", kind.metric_family());
+            for gauge in ENTITY_GAUGES {
+                let name = format!("{family}.{}", gauge.name);
+                let help = gauge.help.replace("{e}", entity_noun(kind));
+                let slot = Arc::clone(slot);
+                let only_non_zero = gauge.only_non_zero;
+                match gauge.reading {
+                    Reading::Count(read) => int_gauges.push(
+                        meter
+                            .i64_observable_gauge(name)
+                            .with_description(help)
+                            .with_callback(move |observer| {
+                                let Some(frame) = slot.get() else { return };
+                                for (entity, attrs) in frame.entities(kind) {
+                                    let value = read(entity);
+                                    if !(only_non_zero && value == 0) {
+                                        observer.observe(saturating_i64(value), attrs);
+                                    }
+                                }
+                            })
+                            .build(),
+                    ),
+                    Reading::Seconds(read) => float_gauges.push(
+                        meter
+                            .f64_observable_gauge(name)
+                            .with_description(help)
+                            .with_unit("s")
+                            .with_callback(move |observer| {
+                                let Some(frame) = slot.get() else { return };
+                                for (entity, attrs) in frame.entities(kind) {
+                                    let value = read(entity);
+                                    if !(only_non_zero && value.is_zero()) {
+                                        observer.observe(value.as_secs_f64(), attrs);
+                                    }
+                                }
+                            })
+                            .build(),
+                    ),
+                }
+            }
+        }
+
+        let scheduled_slot = Arc::clone(slot);
+        int_gauges.push(
+            meter
+                .i64_observable_gauge(format!("{prefix}.nodepool.job.scheduled"))
+                .with_description(
+                    "1 for each TPU node pool running the leader pod of a JobSet's job.",
+                )
+                .with_callback(move |observer| {
+                    let Some(frame) = scheduled_slot.get() else {
+                        return;
+                    };
+                    for attrs in &frame.scheduled {
+                        observer.observe(1, attrs);
+                    }
+                })
+                .build(),
+        );
+
+        let build_attributes = build.attributes();
+        int_gauges.push(
+            meter
+                .i64_observable_gauge(format!("{prefix}.build.info"))
+                .with_description("MegaMon's version, git commit and build date; always 1.")
+                .with_callback(move |observer| observer.observe(1, &build_attributes))
+                .build(),
+        );
+
+        let aggregation_duration = meter
+            .f64_histogram(format!("{prefix}.aggregation.duration"))
+            .with_description("Time one aggregation took.")
+            .with_unit("s")
+            .with_boundaries(AGGREGATION_DURATION_BUCKETS.to_vec())
+            .build();
+
+        Instruments {
+            _int_gauges: int_gauges,
+            _float_gauges: float_gauges,
+            aggregation_duration,
+        }
+    }
+
+    pub(crate) fn record_aggregation_duration(&self, duration: Duration) {
+        self.aggregation_duration
+            .record(duration.as_secs_f64(), &[]);
+    }
+}

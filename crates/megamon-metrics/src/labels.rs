@@ -1,0 +1,152 @@
+//! Metric labels (OpenTelemetry attributes) of entities, scheduled jobs and the
+//! build (SPEC §4).
+
+use std::sync::Arc;
+
+use megamon_core::Attrs;
+use megamon_core::report::ScheduledJob;
+use opentelemetry::{Key, KeyValue, Value};
+
+/// What the binary was built from; `build.info` carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildInfo {
+    /// The binary's `CARGO_PKG_VERSION`.
+    pub version: String,
+    /// The git commit the binary was built from; rendered `none` when absent.
+    pub commit: Option<String>,
+    /// When the binary was built; rendered `unknown` when absent.
+    pub date: Option<String>,
+}
+
+impl BuildInfo {
+    /// `none` and `unknown` are what the original printed for a build without
+    /// that information (the usual Go release-tool defaults).
+    pub(crate) fn attributes(&self) -> Vec<KeyValue> {
+        let or = |v: &Option<String>, missing: &str| match v.as_deref() {
+            Some(s) if !s.is_empty() => s.to_string(),
+            _ => missing.to_string(),
+        };
+        let version = if self.version.is_empty() {
+            "unknown".to_string()
+        } else {
+            self.version.clone()
+        };
+        vec![
+            KeyValue::new("commit", or(&self.commit, "none")),
+            KeyValue::new("date", or(&self.date, "unknown")),
+            KeyValue::new("version", version),
+        ]
+    }
+}
+
+fn string_value(s: &str) -> Value {
+    // Reference-counted so the SDK's per-collection attribute clones are cheap.
+    Value::from(Arc::<str>::from(s))
+}
+
+/// An entity's labels: only non-empty ones, `spot` only when true.
+///
+/// Keys come out sorted, which lets the SDK find the attribute set with a
+/// single lookup on every collection.
+pub(crate) fn entity_attributes(attrs: &Attrs) -> Vec<KeyValue> {
+    // Sorted by key.
+    let pairs: [(&'static str, &str); 11] = [
+        ("jobset.name", &attrs.jobset_name),
+        ("jobset.namespace", &attrs.jobset_namespace),
+        ("jobset.uid", &attrs.jobset_uid),
+        ("nodepool.name", &attrs.node_pool_name),
+        ("slice.name", &attrs.slice_name),
+        ("slice.owner.kind", &attrs.slice_owner_kind),
+        ("slice.owner.name", &attrs.slice_owner_name),
+        ("slice.owner.namespace", &attrs.slice_owner_namespace),
+        ("spot", if attrs.spot { "true" } else { "" }),
+        ("tpu.accelerator", &attrs.tpu_accelerator),
+        ("tpu.topology", &attrs.tpu_topology),
+    ];
+    pairs
+        .into_iter()
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(key, value)| KeyValue::new(Key::from_static_str(key), string_value(value)))
+        .collect()
+}
+
+/// Labels of `nodepool.job.scheduled` for one pool (sorted by key).
+pub(crate) fn scheduled_attributes(pool: &str, job: &ScheduledJob) -> Vec<KeyValue> {
+    [
+        ("job.name", job.job_name.as_str()),
+        ("jobset.name", job.jobset_name.as_str()),
+        ("nodepool.name", pool),
+    ]
+    .into_iter()
+    .filter(|(_, value)| !value.is_empty())
+    .map(|(key, value)| KeyValue::new(Key::from_static_str(key), string_value(value)))
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(kvs: &[KeyValue]) -> Vec<&str> {
+        kvs.iter().map(|kv| kv.key.as_str()).collect()
+    }
+
+    #[test]
+    fn all_labels_sorted_when_all_set() {
+        let attrs = Attrs {
+            jobset_name: "a".into(),
+            jobset_namespace: "b".into(),
+            jobset_uid: "c".into(),
+            tpu_topology: "2x2".into(),
+            tpu_accelerator: "tpu-v5".into(),
+            tpu_chip_count: 4,
+            spot: true,
+            node_pool_name: "p".into(),
+            slice_name: "s".into(),
+            slice_owner_kind: "k".into(),
+            slice_owner_name: "n".into(),
+            slice_owner_namespace: "ns".into(),
+        };
+        let kvs = entity_attributes(&attrs);
+        let k = keys(&kvs);
+        let mut sorted = k.clone();
+        sorted.sort();
+        assert_eq!(k, sorted);
+        assert_eq!(k.len(), 11);
+        let spot = kvs.iter().find(|kv| kv.key.as_str() == "spot").unwrap();
+        assert_eq!(spot.value.as_str(), "true");
+    }
+
+    #[test]
+    fn empty_labels_and_false_spot_are_left_out() {
+        let attrs = Attrs {
+            jobset_name: "a".into(),
+            spot: false,
+            ..Attrs::default()
+        };
+        assert_eq!(keys(&entity_attributes(&attrs)), ["jobset.name"]);
+        assert!(entity_attributes(&Attrs::default()).is_empty());
+    }
+
+    #[test]
+    fn build_info_defaults() {
+        let info = BuildInfo {
+            version: "1.2.3".into(),
+            commit: None,
+            date: Some(String::new()),
+        };
+        let kvs = info.attributes();
+        let got: Vec<(String, String)> = kvs
+            .iter()
+            .map(|kv| (kv.key.to_string(), kv.value.to_string()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("commit".to_string(), "none".to_string()),
+                ("date".to_string(), "unknown".to_string()),
+                ("version".to_string(), "1.2.3".to_string()),
+            ]
+        );
+    }
+}

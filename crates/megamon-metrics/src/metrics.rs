@@ -1,0 +1,346 @@
+//! [`Metrics`]: the published snapshot, the Prometheus pipeline that /metrics
+//! renders and the optional OTLP push pipeline.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use megamon_core::Snapshot;
+use opentelemetry::metrics::MeterProvider as _;
+use opentelemetry_otlp::WithExportConfig as _;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::metrics::data::ResourceMetrics;
+use opentelemetry_sdk::metrics::reader::MetricReader;
+use opentelemetry_sdk::metrics::{
+    Instrument, InstrumentKind, ManualReader, PeriodicReader, Pipeline, SdkMeterProvider, Stream,
+    Temporality,
+};
+
+use crate::error::MetricsError;
+use crate::instruments::{Frame, FrameSlot, Instruments};
+use crate::labels::BuildInfo;
+use crate::prometheus_text;
+
+/// The instrumentation scope of every instrument: `otel_scope_name="megamon"`,
+/// no version (`otel_scope_version=""`), as the original.
+pub const SCOPE_NAME: &str = "megamon";
+
+/// Most series one instrument keeps per collection. The SDK's default (2000)
+/// would fold a fleet of more JobSets into one overflow series; the SDK sizes
+/// a table for this many up front, so it is not unlimited.
+pub const SERIES_LIMIT_PER_INSTRUMENT: usize = 100_000;
+
+/// How metrics are named and where else they go.
+#[derive(Debug, Clone)]
+pub struct MetricsOptions {
+    /// `MetricsPrefix` (SPEC §5), e.g. `megamon`; dots allowed.
+    pub prefix: String,
+    pub build: BuildInfo,
+    /// Push over OTLP gRPC as well, when set.
+    pub otlp: Option<OtlpOptions>,
+}
+
+/// OTLP gRPC push of the same instruments (dotted names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtlpOptions {
+    /// A gRPC endpoint, e.g. `http://collector:4317`.
+    pub endpoint: String,
+    /// How often to push; the monitor uses its aggregation interval.
+    pub interval: Duration,
+}
+
+impl OtlpOptions {
+    /// The environment variable naming the OTLP endpoint.
+    pub const ENDPOINT_ENV: &'static str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+
+    /// Push to `OTEL_EXPORTER_OTLP_ENDPOINT` every `interval`, when that is set
+    /// and not empty.
+    pub fn from_env(interval: Duration) -> Option<OtlpOptions> {
+        let endpoint = std::env::var(Self::ENDPOINT_ENV).ok()?;
+        let endpoint = endpoint.trim();
+        (!endpoint.is_empty()).then(|| OtlpOptions {
+            endpoint: endpoint.to_string(),
+            interval,
+        })
+    }
+}
+
+/// MegaMon's metrics (SPEC §4). Publish each new snapshot; scrapes and pushes
+/// then report exactly the entities of the latest one.
+pub struct Metrics {
+    latest: Arc<FrameSlot>,
+    ready: AtomicBool,
+    prometheus: PrometheusPipeline,
+    otlp: Option<OtlpPipeline>,
+}
+
+struct PrometheusPipeline {
+    provider: SdkMeterProvider,
+    reader: Arc<ManualReader>,
+    /// What the gauges report during a collection: the latest frame, pinned
+    /// for the whole collection so every instrument agrees.
+    scrape_frame: Arc<FrameSlot>,
+    instruments: Instruments,
+    /// One collection at a time: a collection resets what it reports.
+    render_lock: Mutex<()>,
+}
+
+struct OtlpPipeline {
+    endpoint: String,
+    provider: SdkMeterProvider,
+    instruments: Instruments,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics")
+            .field("ready", &self.ready())
+            .field("otlp", &self.otlp.as_ref().map(|o| &o.endpoint))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    /// Sets up the instruments. With OTLP, this must run inside a Tokio
+    /// runtime (the gRPC channel's worker is spawned on it).
+    pub fn new(options: MetricsOptions) -> Result<Metrics, MetricsError> {
+        validate_prefix(&options.prefix)?;
+        let resource = resource();
+        let latest = Arc::new(FrameSlot::default());
+
+        // Separate providers: a callback run by one pipeline's collection
+        // feeds every pipeline of its provider, which would let a scrape show
+        // entities a push observed from an older snapshot, and vice versa.
+        let reader = Arc::new(ManualReader::builder().build());
+        let provider = SdkMeterProvider::builder()
+            .with_resource(resource.clone())
+            .with_reader(SharedReader(Arc::clone(&reader)))
+            .with_view(series_limit)
+            .build();
+        let scrape_frame = Arc::new(FrameSlot::default());
+        let instruments = Instruments::register(
+            &provider.meter(SCOPE_NAME),
+            &options.prefix,
+            &options.build,
+            &scrape_frame,
+        );
+        let prometheus = PrometheusPipeline {
+            provider,
+            reader,
+            scrape_frame,
+            instruments,
+            render_lock: Mutex::new(()),
+        };
+
+        let otlp = match &options.otlp {
+            None => None,
+            Some(otlp) => Some(OtlpPipeline::new(otlp, resource, &options, &latest)?),
+        };
+
+        Ok(Metrics {
+            latest,
+            ready: AtomicBool::new(false),
+            prometheus,
+            otlp,
+        })
+    }
+
+    /// Makes `snapshot` what metrics report from now on. Entities absent from
+    /// it have no series any more. Cost: building its labels, O(entities).
+    pub fn publish(&self, snapshot: Arc<Snapshot>) {
+        self.latest.set(Some(Arc::new(Frame::new(snapshot))));
+        self.ready.store(true, Ordering::Release);
+    }
+
+    /// Records how long one aggregation took (`<prefix>.aggregation.duration`).
+    pub fn record_aggregation_duration(&self, duration: Duration) {
+        self.prometheus
+            .instruments
+            .record_aggregation_duration(duration);
+        if let Some(otlp) = &self.otlp {
+            otlp.instruments.record_aggregation_duration(duration);
+        }
+    }
+
+    /// Whether a snapshot has been published (/metrics answers 503 until then).
+    pub fn ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// The Prometheus text exposition (format 0.0.4) of the latest snapshot.
+    pub fn render_prometheus(&self) -> Result<String, MetricsError> {
+        let p = &self.prometheus;
+        let _one_at_a_time = p.render_lock.lock().unwrap_or_else(|e| e.into_inner());
+        p.scrape_frame.set(self.latest.get());
+        let mut collected = ResourceMetrics::default();
+        let result = p.reader.collect(&mut collected);
+        p.scrape_frame.set(None);
+        result.map_err(MetricsError::Collect)?;
+        Ok(prometheus_text::encode(&collected))
+    }
+
+    /// Pushes what is pending over OTLP now and stops pushing. Call it before
+    /// exiting; without OTLP it does nothing.
+    pub fn shutdown(&self) -> Result<(), MetricsError> {
+        if let Some(otlp) = &self.otlp {
+            otlp.provider
+                .shutdown()
+                .map_err(|source| MetricsError::OtlpShutdown {
+                    endpoint: otlp.endpoint.clone(),
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for PrometheusPipeline {
+    fn drop(&mut self) {
+        // Nothing to flush for a pull reader; this just stops the pipeline.
+        let _ = self.provider.shutdown();
+    }
+}
+
+impl OtlpPipeline {
+    fn new(
+        options: &OtlpOptions,
+        resource: Resource,
+        metrics: &MetricsOptions,
+        latest: &Arc<FrameSlot>,
+    ) -> Result<OtlpPipeline, MetricsError> {
+        let endpoint = options.endpoint.clone();
+        if options.interval.is_zero() {
+            return Err(MetricsError::OtlpInterval {
+                interval: options.interval,
+            });
+        }
+        // tonic's lazy channel spawns its worker on the current runtime and
+        // would panic without one.
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(MetricsError::OtlpNeedsRuntime { endpoint });
+        }
+        let exporter = opentelemetry_otlp::MetricExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint.clone())
+            .build()
+            .map_err(|source| MetricsError::OtlpExporter {
+                endpoint: endpoint.clone(),
+                source,
+            })?;
+        let reader = PeriodicReader::builder(exporter)
+            .with_interval(options.interval)
+            .build();
+        let provider = SdkMeterProvider::builder()
+            .with_resource(resource)
+            .with_reader(reader)
+            .with_view(series_limit)
+            .build();
+        // A push reports the latest snapshot at its time.
+        let instruments = Instruments::register(
+            &provider.meter(SCOPE_NAME),
+            &metrics.prefix,
+            &metrics.build,
+            latest,
+        );
+        Ok(OtlpPipeline {
+            endpoint,
+            provider,
+            instruments,
+        })
+    }
+}
+
+/// `service.name` is `megamon` unless `OTEL_SERVICE_NAME` says otherwise; the
+/// SDK adds its own `telemetry.sdk.*` attributes. Prometheus shows these as
+/// `target_info`, like the Go exporter did.
+pub(crate) fn resource() -> Resource {
+    let builder = Resource::builder();
+    if std::env::var_os("OTEL_SERVICE_NAME").is_some() {
+        builder.build()
+    } else {
+        builder.with_service_name(SCOPE_NAME).build()
+    }
+}
+
+fn series_limit(_: &Instrument) -> Option<Stream> {
+    Stream::builder()
+        .with_cardinality_limit(SERIES_LIMIT_PER_INSTRUMENT)
+        .build()
+        .ok()
+}
+
+/// The SDK's instrument-name rules (first an ASCII letter, then letters,
+/// digits, `_ . - /`, at most 255 in all) applied to the prefix, so a bad
+/// `MetricsPrefix` fails at start-up instead of silently dropping instruments.
+fn validate_prefix(prefix: &str) -> Result<(), MetricsError> {
+    let invalid = |reason| {
+        Err(MetricsError::InvalidPrefix {
+            prefix: prefix.to_string(),
+            reason,
+        })
+    };
+    // The longest name: `<prefix>.jobset.nodes.up.time.between.interruption.latest`.
+    const LONGEST_SUFFIX: usize = ".jobset.nodes.up.time.between.interruption.latest".len();
+    if prefix.is_empty() {
+        return invalid("it is empty");
+    }
+    if !prefix.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        return invalid("it must start with an ASCII letter");
+    }
+    if !prefix
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '/'))
+    {
+        return invalid("only ASCII letters, digits, '_', '.', '-' and '/' are allowed");
+    }
+    if prefix.ends_with('.') {
+        return invalid("it must not end with '.'");
+    }
+    if prefix.len() + LONGEST_SUFFIX > 255 {
+        return invalid("it is too long: metric names must stay within 255 characters");
+    }
+    Ok(())
+}
+
+/// Lets us keep a handle on the manual reader the provider owns.
+#[derive(Debug)]
+struct SharedReader(Arc<ManualReader>);
+
+impl MetricReader for SharedReader {
+    fn register_pipeline(&self, pipeline: Weak<Pipeline>) {
+        self.0.register_pipeline(pipeline)
+    }
+
+    fn collect(&self, rm: &mut ResourceMetrics) -> OTelSdkResult {
+        self.0.collect(rm)
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+
+    fn temporality(&self, kind: InstrumentKind) -> Temporality {
+        self.0.temporality(kind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes() {
+        for ok in ["megamon", "mega.mon", "a_b-c/d", "m2"] {
+            assert!(validate_prefix(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "1x", ".x", "x.", "x y", "mégamon", &"a".repeat(250)] {
+            let err = validate_prefix(bad).unwrap_err().to_string();
+            assert!(err.contains("MetricsPrefix"), "{err}");
+        }
+    }
+}

@@ -1,0 +1,508 @@
+//! What /metrics shows for published snapshots (SPEC §4).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+use common::*;
+use megamon_core::report::ScheduledJob;
+use megamon_core::{EntityKind, Summary};
+use megamon_metrics::{Metrics, MetricsError, MetricsOptions};
+
+fn full_summary() -> Summary {
+    Summary {
+        down_time_provisioned: secs(10.0),
+        interruption_count: 2,
+        recovery_count: 1,
+        down_time: secs(13.0),
+        up_time: secs(42.5),
+        total_down_time_between_recovery: secs(3.0),
+        total_up_time_between_interruption: secs(40.0),
+        latest_down_time_between_recovery: secs(3.0),
+        latest_up_time_between_interruption: secs(25.0),
+        mean_down_time_between_recovery: secs(3.0),
+        mean_up_time_between_interruption: secs(20.0),
+    }
+}
+
+#[test]
+fn jobset_example_renders_exactly() {
+    let m = metrics();
+    let mut js = jobset("6f0c5b9e-uid", "a", true, full_summary());
+    js.upness.attrs.tpu_chip_count = 8;
+    m.publish(snapshot(vec![(EntityKind::JobSets, vec![js])]));
+    let text = m.render_prometheus().unwrap();
+
+    let labels = r#"{jobset_name="a",jobset_namespace="default",jobset_uid="6f0c5b9e-uid",otel_scope_name="megamon",otel_scope_version="",tpu_topology="2x4"}"#;
+    let want = [
+        (
+            "down_time_between_recovery_latest_seconds",
+            "Down time of the JobSet before its latest recovery.",
+            "3",
+        ),
+        (
+            "down_time_between_recovery_mean_seconds",
+            "Mean time to recover (MTTR) of the JobSet.",
+            "3",
+        ),
+        (
+            "down_time_between_recovery_seconds",
+            "Total down time of the JobSet that ended in a recovery.",
+            "3",
+        ),
+        (
+            "down_time_initial_seconds",
+            "Time from first sight of the JobSet to its first up (time to provision).",
+            "10",
+        ),
+        (
+            "down_time_seconds",
+            "Total time the JobSet has been down, including the time to first up.",
+            "13",
+        ),
+        (
+            "interruption_count",
+            "Number of unplanned downs of the JobSet after it was up (interruptions).",
+            "2",
+        ),
+        (
+            "recovery_count",
+            "Number of times the JobSet came back up after an interruption (recoveries).",
+            "1",
+        ),
+        ("tpu_chip_count", "Number of TPU chips of the JobSet.", "8"),
+        ("up", "1 if the JobSet is up, 0 if it is down.", "1"),
+        (
+            "up_time_between_interruption_latest_seconds",
+            "Up time of the JobSet before its latest interruption.",
+            "25",
+        ),
+        (
+            "up_time_between_interruption_mean_seconds",
+            "Mean time between interruptions (MTBI) of the JobSet.",
+            "20",
+        ),
+        (
+            "up_time_between_interruption_seconds",
+            "Total up time of the JobSet that ended in an interruption.",
+            "40",
+        ),
+        (
+            "up_time_seconds",
+            "Total time the JobSet has been up.",
+            "42.5",
+        ),
+    ];
+    let mut expected = String::new();
+    for (name, help, value) in want {
+        let name = format!("megamon_jobset_{name}");
+        expected.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name}{labels} {value}\n"
+        ));
+    }
+    let got: String = text
+        .lines()
+        .filter(|l| l.contains("megamon_jobset_"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(got, expected);
+    // The SPEC §4 example line, verbatim but for the uid.
+    assert!(text.contains(
+        "megamon_jobset_up_time_seconds{jobset_name=\"a\",jobset_namespace=\"default\",jobset_uid=\"6f0c5b9e-uid\",otel_scope_name=\"megamon\",otel_scope_version=\"\",tpu_topology=\"2x4\"} 42.5\n"
+    ));
+}
+
+#[test]
+fn values_are_seconds_and_counts_formatted_like_go() {
+    let m = metrics();
+    let summary = Summary {
+        up_time: secs(1_500_000.0),
+        down_time: std::time::Duration::from_millis(1),
+        interruption_count: 12,
+        ..Summary::default()
+    };
+    m.publish(snapshot(vec![(
+        EntityKind::JobSets,
+        vec![jobset("u", "a", false, summary)],
+    )]));
+    let text = m.render_prometheus().unwrap();
+    let value = |name: &str| -> String {
+        let lines = samples(&text, &format!("{name}{{"));
+        assert_eq!(lines.len(), 1, "{name}: {lines:?}");
+        lines[0].rsplit_once(' ').unwrap().1.to_string()
+    };
+    assert_eq!(value("megamon_jobset_up_time_seconds"), "1.5e+06");
+    assert_eq!(value("megamon_jobset_down_time_seconds"), "0.001");
+    assert_eq!(value("megamon_jobset_interruption_count"), "12");
+    assert_eq!(value("megamon_jobset_recovery_count"), "0");
+    assert_eq!(value("megamon_jobset_up"), "0");
+}
+
+#[test]
+fn labels_only_when_non_empty_and_spot_only_when_true() {
+    let m = metrics();
+    let mut bare = node_pool("bare", true, false, 0, Summary::default());
+    bare.upness.attrs.tpu_topology.clear();
+    bare.upness.attrs.tpu_accelerator.clear();
+    m.publish(snapshot(vec![(
+        EntityKind::NodePools,
+        vec![bare, node_pool("spotty", true, true, 0, Summary::default())],
+    )]));
+    let text = m.render_prometheus().unwrap();
+    let up = samples(&text, "megamon_nodepool_up{");
+    assert_eq!(
+        up,
+        [
+            r#"megamon_nodepool_up{nodepool_name="bare",otel_scope_name="megamon",otel_scope_version=""} 1"#,
+            r#"megamon_nodepool_up{nodepool_name="spotty",otel_scope_name="megamon",otel_scope_version="",spot="true",tpu_accelerator="tpu-v6e-slice",tpu_topology="2x4"} 1"#,
+        ]
+    );
+    assert!(!text.contains("spot=\"false\""));
+    // No empty label anywhere but the scope version.
+    assert!(
+        !text
+            .replace("otel_scope_version=\"\"", "")
+            .contains("=\"\"")
+    );
+}
+
+#[test]
+fn slice_labels() {
+    let m = metrics();
+    let mut slice = node_pool("x", true, false, 16, Summary::default());
+    slice.upness.attrs.node_pool_name.clear();
+    slice.upness.attrs.slice_name = "slice-1".into();
+    slice.upness.attrs.slice_owner_kind = "JobSet".into();
+    slice.upness.attrs.slice_owner_name = "train".into();
+    slice.upness.attrs.slice_owner_namespace = "ml".into();
+    m.publish(snapshot(vec![(EntityKind::Slices, vec![slice])]));
+    let text = m.render_prometheus().unwrap();
+    assert_eq!(
+        samples(&text, "megamon_slice_tpu_chip_count{"),
+        [
+            r#"megamon_slice_tpu_chip_count{otel_scope_name="megamon",otel_scope_version="",slice_name="slice-1",slice_owner_kind="JobSet",slice_owner_name="train",slice_owner_namespace="ml",tpu_accelerator="tpu-v6e-slice",tpu_topology="2x4"} 16"#
+        ]
+    );
+}
+
+#[test]
+fn non_zero_only_instruments_are_absent_when_zero() {
+    let m = metrics();
+    m.publish(snapshot(vec![(
+        EntityKind::JobSets,
+        vec![jobset("u", "a", false, Summary::default())],
+    )]));
+    let text = m.render_prometheus().unwrap();
+    let mut names: Vec<&str> = family_names(&text)
+        .into_iter()
+        .filter(|n| n.starts_with("megamon_jobset_"))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "megamon_jobset_down_time_seconds",
+            "megamon_jobset_interruption_count",
+            "megamon_jobset_recovery_count",
+            "megamon_jobset_up",
+            "megamon_jobset_up_time_seconds",
+        ]
+    );
+    assert_eq!(samples(&text, "megamon_jobset_up_time_seconds{").len(), 1);
+}
+
+#[test]
+fn removed_entity_has_no_series_left() {
+    let m = metrics();
+    let a = jobset("uid-a", "a", true, full_summary());
+    let b = jobset("uid-b", "b", true, full_summary());
+    m.publish(snapshot(vec![(EntityKind::JobSets, vec![a.clone(), b])]));
+    let first = m.render_prometheus().unwrap();
+    assert_eq!(samples(&first, "megamon_jobset_").len(), 2 * 12);
+    assert_eq!(first.matches("jobset_uid=\"uid-b\"").count(), 12);
+
+    m.publish(snapshot(vec![(EntityKind::JobSets, vec![a])]));
+    let second = m.render_prometheus().unwrap();
+    assert!(!second.contains("uid-b"), "{second}");
+    assert_eq!(samples(&second, "megamon_jobset_").len(), 12);
+
+    // And the family disappears with its last entity, HELP and TYPE too.
+    m.publish(snapshot(vec![(EntityKind::JobSets, vec![])]));
+    let third = m.render_prometheus().unwrap();
+    assert!(!third.contains("megamon_jobset_"), "{third}");
+}
+
+#[test]
+fn a_transition_shows_in_the_next_render() {
+    let m = metrics();
+    m.publish(snapshot(vec![(
+        EntityKind::NodePools,
+        vec![node_pool("p", true, false, 8, Summary::default())],
+    )]));
+    assert!(
+        m.render_prometheus()
+            .unwrap()
+            .contains("megamon_nodepool_up{nodepool_name=\"p\"")
+    );
+    let up_line = |text: &str| samples(text, "megamon_nodepool_up{")[0].to_string();
+    assert!(up_line(&m.render_prometheus().unwrap()).ends_with(" 1"));
+    m.publish(snapshot(vec![(
+        EntityKind::NodePools,
+        vec![node_pool("p", false, false, 8, Summary::default())],
+    )]));
+    assert!(up_line(&m.render_prometheus().unwrap()).ends_with(" 0"));
+}
+
+#[test]
+fn absent_families_emit_nothing() {
+    let m = metrics();
+    m.publish(snapshot(vec![(
+        EntityKind::NodePools,
+        vec![node_pool("p", true, false, 8, Summary::default())],
+    )]));
+    let text = m.render_prometheus().unwrap();
+    for absent in ["megamon_jobset_", "megamon_slice_"] {
+        assert!(!text.contains(absent), "{absent}");
+    }
+    assert!(text.contains("megamon_nodepool_up{"));
+}
+
+#[test]
+fn scheduled_jobs_and_build_info() {
+    let m = metrics();
+    let mut scheduling = BTreeMap::new();
+    scheduling.insert(
+        "pool-b".to_string(),
+        ScheduledJob {
+            job_name: "train-slice-0".into(),
+            jobset_name: "train".into(),
+        },
+    );
+    scheduling.insert(
+        "pool-a".to_string(),
+        ScheduledJob {
+            job_name: "eval-w-0".into(),
+            jobset_name: "eval".into(),
+        },
+    );
+    m.publish(snapshot_with_scheduling(vec![], scheduling));
+    let text = m.render_prometheus().unwrap();
+    assert_eq!(
+        samples(&text, "megamon_nodepool_job_scheduled"),
+        [
+            r#"megamon_nodepool_job_scheduled{job_name="eval-w-0",jobset_name="eval",nodepool_name="pool-a",otel_scope_name="megamon",otel_scope_version=""} 1"#,
+            r#"megamon_nodepool_job_scheduled{job_name="train-slice-0",jobset_name="train",nodepool_name="pool-b",otel_scope_name="megamon",otel_scope_version=""} 1"#,
+        ]
+    );
+    assert_eq!(
+        samples(&text, "megamon_build_info"),
+        [
+            r#"megamon_build_info{commit="0123abc",date="unknown",otel_scope_name="megamon",otel_scope_version="",version="1.2.3"} 1"#
+        ]
+    );
+    // A pool that no longer runs a job loses its series.
+    m.publish(snapshot(vec![]));
+    assert!(
+        samples(
+            &m.render_prometheus().unwrap(),
+            "megamon_nodepool_job_scheduled"
+        )
+        .is_empty()
+    );
+}
+
+#[test]
+fn aggregation_duration_histogram() {
+    let m = metrics();
+    m.publish(snapshot(vec![]));
+    assert!(
+        !m.render_prometheus()
+            .unwrap()
+            .contains("aggregation_duration")
+    );
+    m.record_aggregation_duration(secs(0.2));
+    m.record_aggregation_duration(secs(3.0));
+    m.record_aggregation_duration(secs(100.0));
+    let text = m.render_prometheus().unwrap();
+    let scope = r#"otel_scope_name="megamon",otel_scope_version="""#;
+    let mut want = vec![
+        "# HELP megamon_aggregation_duration_seconds Time one aggregation took.".to_string(),
+        "# TYPE megamon_aggregation_duration_seconds histogram".to_string(),
+    ];
+    for (le, count) in [
+        ("0.01", 0),
+        ("0.05", 0),
+        ("0.1", 0),
+        ("0.25", 1),
+        ("0.5", 1),
+        ("1", 1),
+        ("2", 1),
+        ("5", 2),
+        ("10", 2),
+        ("30", 2),
+        ("60", 2),
+        ("+Inf", 3),
+    ] {
+        want.push(format!(
+            "megamon_aggregation_duration_seconds_bucket{{{scope},le=\"{le}\"}} {count}"
+        ));
+    }
+    want.push(format!(
+        "megamon_aggregation_duration_seconds_sum{{{scope}}} 103.2"
+    ));
+    want.push(format!(
+        "megamon_aggregation_duration_seconds_count{{{scope}}} 3"
+    ));
+    let got: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("megamon_aggregation_duration_seconds"))
+        .collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn not_ready_until_the_first_publish() {
+    let m = metrics();
+    assert!(!m.ready());
+    // Rendering works (build info only) even before; the endpoint gates on ready.
+    let text = m.render_prometheus().unwrap();
+    assert!(text.contains("megamon_build_info{"));
+    assert!(!text.contains("megamon_jobset"));
+    m.publish(snapshot(vec![]));
+    assert!(m.ready());
+}
+
+#[test]
+fn dotted_prefix_and_bad_prefix() {
+    let m = Metrics::new(MetricsOptions {
+        prefix: "acme.megamon".into(),
+        build: build_info(),
+        otlp: None,
+    })
+    .unwrap();
+    m.publish(snapshot(vec![(
+        EntityKind::JobSets,
+        vec![jobset("u", "a", true, Summary::default())],
+    )]));
+    let text = m.render_prometheus().unwrap();
+    assert!(text.contains("\nacme_megamon_jobset_up{"), "{text}");
+    assert!(text.contains("\nacme_megamon_build_info{"));
+
+    let err = Metrics::new(MetricsOptions {
+        prefix: "mega mon".into(),
+        build: build_info(),
+        otlp: None,
+    })
+    .unwrap_err();
+    assert!(matches!(err, MetricsError::InvalidPrefix { .. }));
+    assert!(err.to_string().contains("\"mega mon\""), "{err}");
+}
+
+#[test]
+fn target_info_describes_the_process() {
+    let m = metrics();
+    m.publish(snapshot(vec![]));
+    let text = m.render_prometheus().unwrap();
+    let info = samples(&text, "target_info");
+    assert_eq!(info.len(), 1);
+    assert!(info[0].starts_with("target_info{service_name=\"megamon\",telemetry_sdk_language=\"rust\",telemetry_sdk_name=\"opentelemetry\",telemetry_sdk_version=\""), "{}", info[0]);
+    assert!(text.contains("# HELP target_info Target metadata\n"));
+}
+
+/// Runs `promtool check metrics` on `text`: its exit code and problem lines.
+fn promtool(text: &str) -> (i32, Vec<String>) {
+    let mut child = match Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) => panic!(
+            "promtool is needed for this test and could not be run ({e}); \
+             scripts/test must install it: apt-get install -y prometheus"
+        ),
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let problems = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .chain(String::from_utf8_lossy(&out.stderr).lines())
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect();
+    (out.status.code().unwrap_or(-1), problems)
+}
+
+#[test]
+fn promtool_check_metrics_is_clean() {
+    let m = metrics();
+    let mut js = jobset("uid-a", "a", true, full_summary());
+    js.upness.attrs.tpu_chip_count = 8;
+    let mut scheduling = BTreeMap::new();
+    scheduling.insert(
+        "p".to_string(),
+        ScheduledJob {
+            job_name: "a-w-0".into(),
+            jobset_name: "a".into(),
+        },
+    );
+    let mut slice = node_pool("s", false, false, 4, full_summary());
+    slice.upness.attrs.slice_name = "s".into();
+    m.publish(snapshot_with_scheduling(
+        vec![
+            (
+                EntityKind::JobSets,
+                vec![js.clone(), jobset("uid-b", "b\"q\\", false, full_summary())],
+            ),
+            (EntityKind::JobSetNodes, vec![js]),
+            (
+                EntityKind::NodePools,
+                vec![node_pool("p", true, true, 8, full_summary())],
+            ),
+            (EntityKind::Slices, vec![slice]),
+        ],
+        scheduling,
+    ));
+    m.record_aggregation_duration(secs(0.7));
+    let text = m.render_prometheus().unwrap();
+
+    let (code, problems) = promtool(&text);
+    // The only lint promtool raises is about `_count` names, and those are
+    // the original's names (SPEC §4), which dashboards use: they stay.
+    let spec_names = ["interruption_count", "recovery_count", "tpu_chip_count"];
+    let unexpected: Vec<&String> = problems
+        .iter()
+        .filter(|p| {
+            !(p.contains("non-histogram and non-summary metrics should not have \"_count\" suffix")
+                && spec_names
+                    .iter()
+                    .any(|n| p.split(' ').next().unwrap_or("").ends_with(n)))
+        })
+        .collect();
+    assert!(unexpected.is_empty(), "promtool: {unexpected:?}\n{text}");
+    assert!(code == 0 || code == 3, "promtool exit {code}: {problems:?}");
+    assert_eq!(problems.len(), 4 * 3, "{problems:?}");
+
+    // The check does catch what we care about: a metric without help text.
+    let without_help: String = text
+        .lines()
+        .filter(|l| !l.starts_with("# HELP megamon_jobset_up "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let (_, problems) = promtool(&without_help);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p == "megamon_jobset_up no help text"),
+        "{problems:?}"
+    );
+}

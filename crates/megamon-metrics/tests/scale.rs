@@ -1,0 +1,91 @@
+//! Cost of publishing and rendering a large fleet. Ignored by default; run
+//! `cargo test --release -p megamon-metrics --test scale -- --ignored --nocapture`.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use megamon_core::{EntityKind, Summary};
+
+fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[test]
+#[ignore = "timing; run in release mode"]
+fn ten_thousand_jobsets_and_two_thousand_pools() {
+    // Every instrument non-zero, so each entity has all 13 series.
+    let summary = Summary {
+        down_time_provisioned: secs(61.0),
+        interruption_count: 3,
+        recovery_count: 2,
+        down_time: secs(400.5),
+        up_time: secs(1_234_567.25),
+        total_down_time_between_recovery: secs(120.0),
+        total_up_time_between_interruption: secs(900_000.0),
+        latest_down_time_between_recovery: secs(70.0),
+        latest_up_time_between_interruption: secs(300_000.0),
+        mean_down_time_between_recovery: secs(60.0),
+        mean_up_time_between_interruption: secs(300_000.0),
+    };
+    let jobsets: Vec<_> = (0..10_000)
+        .map(|i| {
+            let mut e = jobset(
+                &format!("{i:08x}-0000-4000-8000-000000000000"),
+                &format!("train-{i}"),
+                i % 7 != 0,
+                summary,
+            );
+            e.upness.attrs.tpu_chip_count = 256;
+            e.upness.attrs.tpu_accelerator = "tpu-v5p-slice".into();
+            e
+        })
+        .collect();
+    let pools: Vec<_> = (0..2_000)
+        .map(|i| {
+            node_pool(
+                &format!("tpu-pool-{i}"),
+                i % 5 != 0,
+                i % 2 == 0,
+                64,
+                summary,
+            )
+        })
+        .collect();
+    let snap = snapshot(vec![
+        (EntityKind::JobSets, jobsets),
+        (EntityKind::NodePools, pools),
+    ]);
+    let rss_before = rss_kib();
+
+    let m = metrics();
+    let mut publish = Vec::new();
+    let mut render = Vec::new();
+    let mut size = 0;
+    for _ in 0..5 {
+        let t = Instant::now();
+        m.publish(snap.clone());
+        publish.push(t.elapsed());
+        let t = Instant::now();
+        let text = m.render_prometheus().unwrap();
+        render.push(t.elapsed());
+        size = text.len();
+        assert_eq!(samples(&text, "megamon_jobset_up{").len(), 10_000);
+        assert_eq!(samples(&text, "megamon_nodepool_up{").len(), 2_000);
+        assert!(!text.contains("otel_metric_overflow"));
+    }
+    let ms = |d: &Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
+    println!(
+        "publish: {}; render: {}; rendered size: {} bytes ({:.1} MiB), {} series lines; RSS before {:?} KiB, after {:?} KiB",
+        publish.iter().map(ms).collect::<Vec<_>>().join(", "),
+        render.iter().map(ms).collect::<Vec<_>>().join(", "),
+        size,
+        size as f64 / (1024.0 * 1024.0),
+        12_000 * 13,
+        rss_before,
+        rss_kib(),
+    );
+}
