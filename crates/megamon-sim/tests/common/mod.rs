@@ -92,7 +92,17 @@ impl TestSim {
 }
 
 pub fn client_for(base_url: &str) -> kube::Client {
+    client_with(base_url, true)
+}
+
+/// A client that does not retry 429/503/504 (kube-rs does by default), to see faults.
+pub fn client_without_retries(base_url: &str) -> kube::Client {
+    client_with(base_url, false)
+}
+
+fn client_with(base_url: &str, retry: bool) -> kube::Client {
     let mut config = kube::Config::new(base_url.parse().expect("url"));
+    config.default_retry = retry;
     config.default_namespace = "default".into();
     config.read_timeout = Some(Duration::from_secs(60));
     kube::Client::try_from(config).expect("client")

@@ -1,0 +1,648 @@
+//! kube-rs against the simulator: watchers through injected faults, bookmarks,
+//! pagination, optimistic concurrency, Lease-based leader election, status rules.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestSim, eventually};
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use kube::api::{
+    Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams, WatchEvent,
+    WatchParams,
+};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::runtime::watcher;
+use megamon_sim::SimOptions;
+use serde_json::{Value, json};
+
+fn configmap(name: &str) -> ConfigMap {
+    serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": name, "labels": {"app": "test"}},
+        "data": {"v": "1"},
+    }))
+    .expect("configmap")
+}
+
+/// POSTs to a `/_sim/` fault-injection endpoint.
+async fn sim_post(client: &kube::Client, path: &str, body: Value) {
+    let request = http::Request::post(path)
+        .header("content-type", "application/json")
+        .body(body.to_string().into_bytes())
+        .expect("request");
+    client
+        .request_text(request)
+        .await
+        .expect("fault endpoint answers");
+}
+
+/// Watcher events in a form easy to assert on.
+fn describe(event: &watcher::Event<ConfigMap>) -> String {
+    let name = |cm: &ConfigMap| cm.metadata.name.clone().unwrap_or_default();
+    match event {
+        watcher::Event::Apply(cm) => format!("apply:{}", name(cm)),
+        watcher::Event::Delete(cm) => format!("delete:{}", name(cm)),
+        watcher::Event::Init => "init".into(),
+        watcher::Event::InitApply(cm) => format!("initapply:{}", name(cm)),
+        watcher::Event::InitDone => "initdone".into(),
+    }
+}
+
+/// Runs a watcher, forwarding described events (and errors) to a channel.
+fn spawn_watcher(
+    api: Api<ConfigMap>,
+    config: watcher::Config,
+) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut stream = std::pin::pin!(watcher(api, config));
+        while let Some(item) = stream.next().await {
+            let line = match item {
+                Ok(event) => describe(&event),
+                Err(e) => {
+                    // What `default_backoff` would do, kept short for a test.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    format!("error:{e}")
+                }
+            };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Reads events until one equals `want`; returns everything read.
+async fn until(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>, want: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    let result = tokio::time::timeout(Duration::from_secs(15), async {
+        while let Some(line) = rx.recv().await {
+            let done = line == want;
+            seen.push(line);
+            if done {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(result.is_ok(), "did not see {want:?}; saw {seen:?}");
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watcher_recovers_from_compaction_and_dropped_watches_by_relisting() {
+    let t = TestSim::start_with(SimOptions {
+        bookmark_interval: Duration::from_millis(200),
+        ..SimOptions::default()
+    })
+    .await;
+    let client = t.client().await;
+    let api: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    api.create(&PostParams::default(), &configmap("a"))
+        .await
+        .expect("create a");
+    let mut events = spawn_watcher(api.clone(), watcher::Config::default());
+    let seen = until(&mut events, "initdone").await;
+    assert_eq!(seen, ["init", "initapply:a", "initdone"]);
+    api.create(&PostParams::default(), &configmap("b"))
+        .await
+        .expect("create b");
+    until(&mut events, "apply:b").await;
+
+    // While the watcher is cut off (every request fails), objects change and the
+    // history it would resume from is forgotten: it can only recover by re-listing.
+    sim_post(
+        &client,
+        "/_sim/faults",
+        json!({"errorRate": 1.0, "status": 503}),
+    )
+    .await;
+    sim_post(&client, "/_sim/drop-watches", json!({})).await;
+    let state = t.sim.state().clone();
+    let def = state
+        .registry
+        .get("", "v1", "configmaps")
+        .expect("configmaps served");
+    let c = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
+    megamon_sim::handlers::create(&state, &def, Some("default"), c, false).expect("create c");
+    sim_post(&client, "/_sim/compact", json!({})).await;
+    sim_post(&client, "/_sim/faults", json!({})).await;
+
+    let seen = until(&mut events, "initdone").await;
+    let relist = seen
+        .iter()
+        .position(|e| e == "init")
+        .expect("a re-list after the faults");
+    assert!(
+        seen[..relist].iter().any(|e| e.starts_with("error:")),
+        "the watcher saw the failures: {seen:?}"
+    );
+    let mut listed: Vec<&str> = seen[relist..]
+        .iter()
+        .filter_map(|e| e.strip_prefix("initapply:"))
+        .collect();
+    listed.sort();
+    assert_eq!(listed, ["a", "b", "c"]);
+    // And it keeps following changes afterwards.
+    api.delete("a", &DeleteParams::default())
+        .await
+        .expect("delete a");
+    until(&mut events, "delete:a").await;
+    t.sim.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bookmarks_and_initial_events_arrive() {
+    let t = TestSim::start_with(SimOptions {
+        bookmark_interval: Duration::from_millis(100),
+        ..SimOptions::default()
+    })
+    .await;
+    let api: Api<ConfigMap> = Api::default_namespaced(t.client().await);
+    let created = api
+        .create(&PostParams::default(), &configmap("x"))
+        .await
+        .expect("create");
+    let rv = created.metadata.resource_version.clone().expect("rv");
+    let mut stream = api
+        .watch(&WatchParams::default().timeout(10), &rv)
+        .await
+        .expect("watch")
+        .boxed();
+    let bookmark = tokio::time::timeout(Duration::from_secs(5), stream.try_next())
+        .await
+        .expect("a bookmark within 5s")
+        .expect("no error")
+        .expect("stream open");
+    match bookmark {
+        WatchEvent::Bookmark(b) => {
+            let at: u64 = b.metadata.resource_version.parse().expect("numeric rv");
+            assert!(at >= rv.parse::<u64>().expect("numeric rv"));
+        }
+        other => panic!("expected a bookmark, got {other:?}"),
+    }
+
+    // Streaming lists: initial ADDED events end with the initial-events-end bookmark.
+    let mut events = spawn_watcher(api.clone(), watcher::Config::default().streaming_lists());
+    let seen = until(&mut events, "initdone").await;
+    assert_eq!(seen, ["init", "initapply:x", "initdone"]);
+    api.create(&PostParams::default(), &configmap("y"))
+        .await
+        .expect("create y");
+    until(&mut events, "apply:y").await;
+    t.sim.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watches_start_from_a_version_and_follow_selectors() {
+    let t = TestSim::start().await;
+    let api: Api<ConfigMap> = Api::default_namespaced(t.client().await);
+    let first = api
+        .create(&PostParams::default(), &configmap("one"))
+        .await
+        .expect("create");
+    let from = first.metadata.resource_version.clone().expect("rv");
+    api.create(&PostParams::default(), &configmap("two"))
+        .await
+        .expect("create");
+    let mut stream = api
+        .watch(&WatchParams::default().labels("app=test,stage=live"), &from)
+        .await
+        .expect("watch")
+        .boxed();
+    // `two` does not match yet; labelling it makes it appear, unlabelling removes it.
+    api.patch(
+        "two",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"stage": "live"}}})),
+    )
+    .await
+    .expect("label");
+    api.patch(
+        "two",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"v": "2"}})),
+    )
+    .await
+    .expect("change");
+    api.patch(
+        "two",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"stage": null}}})),
+    )
+    .await
+    .expect("unlabel");
+    let mut kinds = Vec::new();
+    while kinds.len() < 3 {
+        let event = tokio::time::timeout(Duration::from_secs(5), stream.try_next())
+            .await
+            .expect("event in time")
+            .expect("no error")
+            .expect("open");
+        match event {
+            WatchEvent::Added(cm) => {
+                kinds.push(format!("added:{}", cm.metadata.name.unwrap_or_default()))
+            }
+            WatchEvent::Modified(cm) => {
+                kinds.push(format!("modified:{}", cm.data.unwrap_or_default()["v"]))
+            }
+            WatchEvent::Deleted(cm) => {
+                kinds.push(format!("deleted:{}", cm.metadata.name.unwrap_or_default()))
+            }
+            WatchEvent::Bookmark(_) => {}
+            WatchEvent::Error(e) => panic!("watch error {e:?}"),
+        }
+    }
+    assert_eq!(kinds, ["added:two", "modified:2", "deleted:two"]);
+
+    // A version older than the kept history is answered 410 Gone, as an ERROR event.
+    let client = t.client().await;
+    sim_post(&client, "/_sim/compact", json!({})).await;
+    let mut stream = api
+        .watch(&WatchParams::default(), &from)
+        .await
+        .expect("watch")
+        .boxed();
+    match stream.try_next().await {
+        Ok(Some(WatchEvent::Error(status))) => assert_eq!(status.code, 410),
+        Err(kube::Error::Api(status)) => assert_eq!(status.code, 410),
+        other => panic!("expected 410 Gone, got {other:?}"),
+    }
+    t.sim.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_objects_page_consistently() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let items: Vec<Value> = (0..10_000)
+        .map(|i| json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": format!("cm-{i:05}"), "namespace": "default"}, "data": {"i": i.to_string()}}))
+        .collect();
+    let seed = dir.path().join("configmaps.json");
+    std::fs::write(
+        &seed,
+        json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string(),
+    )
+    .expect("write seed");
+    let t = TestSim::start_with(SimOptions {
+        seeds: vec![seed],
+        ..SimOptions::default()
+    })
+    .await;
+    let api: Api<ConfigMap> = Api::default_namespaced(t.client().await);
+
+    let mut names = Vec::new();
+    let mut token: Option<String> = None;
+    let mut pages = 0;
+    let mut list_rv = None;
+    loop {
+        let mut params = ListParams::default().limit(500);
+        if let Some(token) = &token {
+            params = params.continue_token(token);
+        }
+        let page = api.list(&params).await.expect("page");
+        if pages == 0 {
+            assert_eq!(page.metadata.remaining_item_count, Some(9_500));
+            list_rv = page.metadata.resource_version.clone();
+            // Writes after the first page must not show in the later ones.
+            api.delete("cm-09999", &DeleteParams::default())
+                .await
+                .expect("delete");
+            api.create(&PostParams::default(), &configmap("cm-10000"))
+                .await
+                .expect("create");
+        } else {
+            assert_eq!(page.metadata.resource_version, list_rv, "one snapshot");
+        }
+        pages += 1;
+        names.extend(page.items.into_iter().filter_map(|cm| cm.metadata.name));
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(next) => token = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 20);
+    assert_eq!(names.len(), 10_000);
+    assert_eq!(names.first().map(String::as_str), Some("cm-00000"));
+    assert_eq!(names.last().map(String::as_str), Some("cm-09999"));
+
+    // A watcher's initial list pages through everything too.
+    let mut events = spawn_watcher(api.clone(), watcher::Config::default().page_size(500));
+    let seen = until(&mut events, "initdone").await;
+    assert_eq!(
+        seen.iter().filter(|e| e.starts_with("initapply:")).count(),
+        10_000
+    );
+
+    // A continue token older than the kept history is expired: 410.
+    let first = api
+        .list(&ListParams::default().limit(500))
+        .await
+        .expect("page");
+    let token = first.metadata.continue_.expect("more pages");
+    api.create(&PostParams::default(), &configmap("cm-10001"))
+        .await
+        .expect("create");
+    sim_post(&t.client().await, "/_sim/compact", json!({})).await;
+    match api
+        .list(&ListParams::default().limit(500).continue_token(&token))
+        .await
+    {
+        Err(kube::Error::Api(status)) => {
+            assert_eq!(status.code, 410);
+            assert_eq!(status.reason, "Expired");
+        }
+        other => panic!("expected 410 Expired, got {other:?}"),
+    }
+    t.sim.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_update_conflicts() {
+    let t = TestSim::start().await;
+    let api: Api<ConfigMap> = Api::default_namespaced(t.client().await);
+    let created = api
+        .create(&PostParams::default(), &configmap("occ"))
+        .await
+        .expect("create");
+    let mut first = created.clone();
+    first.data = Some([("v".to_string(), "first".to_string())].into());
+    let updated = api
+        .replace("occ", &PostParams::default(), &first)
+        .await
+        .expect("first writer wins");
+    assert_ne!(
+        updated.metadata.resource_version,
+        created.metadata.resource_version
+    );
+    let mut second = created.clone();
+    second.data = Some([("v".to_string(), "second".to_string())].into());
+    match api.replace("occ", &PostParams::default(), &second).await {
+        Err(kube::Error::Api(status)) => {
+            assert_eq!(status.code, 409);
+            assert_eq!(status.reason, "Conflict");
+            assert!(
+                status.message.contains("the object has been modified"),
+                "{}",
+                status.message
+            );
+        }
+        other => panic!("expected 409 Conflict, got {other:?}"),
+    }
+    // A no-op update keeps the resourceVersion.
+    let again = api
+        .replace("occ", &PostParams::default(), &updated)
+        .await
+        .expect("no-op");
+    assert_eq!(
+        again.metadata.resource_version,
+        updated.metadata.resource_version
+    );
+    t.sim.shutdown().await.expect("clean shutdown");
+}
+
+/// One round of a minimal Lease-based elector: take the lease if it is free, ours or
+/// expired, with optimistic concurrency; `Ok(false)` when someone else holds it.
+async fn try_lead(api: &Api<Lease>, me: &str, now: jiff::Timestamp) -> Result<bool, kube::Error> {
+    let spec = |holder: Option<&str>| {
+        json!({"holderIdentity": holder, "leaseDurationSeconds": 15,
+               "renewTime": now.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()})
+    };
+    let Some(mut lease) = api.get_opt("megamon").await? else {
+        let lease: Lease = serde_json::from_value(json!({
+            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": "megamon"}, "spec": spec(Some(me)),
+        }))
+        .expect("lease");
+        return match api.create(&PostParams::default(), &lease).await {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
+            Err(e) => Err(e),
+        };
+    };
+    let current = lease.spec.clone().unwrap_or_default();
+    let expired = current.renew_time.as_ref().is_none_or(|MicroTime(t)| {
+        let renewed = jiff::Timestamp::from_second(t.as_second()).expect("time");
+        renewed
+            + jiff::SignedDuration::from_secs(current.lease_duration_seconds.unwrap_or(15).into())
+            < now
+    });
+    let holder = current.holder_identity.clone();
+    if holder.as_deref().is_some_and(|h| h != me) && !expired {
+        return Ok(false);
+    }
+    lease.spec = Some(serde_json::from_value(spec(Some(me))).expect("spec"));
+    match api.replace("megamon", &PostParams::default(), &lease).await {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_leader_election_round_trip() {
+    let t = TestSim::start().await;
+    let api: Api<Lease> = Api::default_namespaced(t.client().await);
+    let now = jiff::Timestamp::now();
+    assert!(
+        try_lead(&api, "replica-a", now).await.expect("a"),
+        "a takes the free lease"
+    );
+    assert!(
+        !try_lead(&api, "replica-b", now).await.expect("b"),
+        "b sees it held"
+    );
+    assert!(try_lead(&api, "replica-a", now).await.expect("a renews"));
+
+    // Two candidates racing on the same version: exactly one wins.
+    let stale = api.get("megamon").await.expect("get");
+    let mut a = stale.clone();
+    a.spec.as_mut().expect("spec").holder_identity = Some("replica-a".into());
+    a.spec.as_mut().expect("spec").lease_transitions = Some(1);
+    let mut b = stale.clone();
+    b.spec.as_mut().expect("spec").holder_identity = Some("replica-b".into());
+    b.spec.as_mut().expect("spec").lease_transitions = Some(2);
+    let pp = PostParams::default();
+    let (ra, rb) = tokio::join!(
+        api.replace("megamon", &pp, &a),
+        api.replace("megamon", &pp, &b)
+    );
+    assert!(ra.is_ok() != rb.is_ok(), "one writer wins: {ra:?} {rb:?}");
+
+    // When the leader stops renewing, the lease expires and b takes over.
+    let later = now + jiff::SignedDuration::from_secs(60);
+    let holder = api
+        .get("megamon")
+        .await
+        .expect("get")
+        .spec
+        .and_then(|s| s.holder_identity);
+    let other = if holder.as_deref() == Some("replica-a") {
+        "replica-b"
+    } else {
+        "replica-a"
+    };
+    assert!(try_lead(&api, other, later).await.expect("take over"));
+    let lease = api.get("megamon").await.expect("get");
+    assert_eq!(
+        lease.spec.and_then(|s| s.holder_identity).as_deref(),
+        Some(other)
+    );
+    t.sim.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_is_a_subresource_except_on_node_create() {
+    let t = TestSim::start().await;
+    let client = t.client().await;
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let pod: Pod = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "x"}]},
+        "status": {"phase": "Running"},
+    }))
+    .expect("pod");
+    let created = pods
+        .create(&PostParams::default(), &pod)
+        .await
+        .expect("create");
+    assert_eq!(
+        created.status.and_then(|s| s.phase).as_deref(),
+        Some("Pending")
+    );
+    let patched = pods
+        .patch_status(
+            "p",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": "Running"}, "spec": {"nodeName": "ignored"}})),
+        )
+        .await
+        .expect("status patch");
+    assert_eq!(
+        patched.status.and_then(|s| s.phase).as_deref(),
+        Some("Running")
+    );
+    assert!(
+        patched.spec.and_then(|s| s.node_name).is_none(),
+        "/status changes only .status"
+    );
+    assert_eq!(patched.metadata.generation, Some(1));
+
+    let nodes: Api<Node> = Api::all(client.clone());
+    let node: Node = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Node", "metadata": {"name": "n"},
+        "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+    }))
+    .expect("node");
+    let created = nodes
+        .create(&PostParams::default(), &node)
+        .await
+        .expect("create node");
+    assert!(
+        created
+            .status
+            .and_then(|s| s.conditions)
+            .is_some_and(|c| c[0].status == "True")
+    );
+
+    // A CRD with the status subresource: JobSet.
+    let gvk = GroupVersionKind::gvk("jobset.x-k8s.io", "v1alpha2", "JobSet");
+    let jobsets: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), "default", &ApiResource::from_gvk(&gvk));
+    let js: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "jobset.x-k8s.io/v1alpha2", "kind": "JobSet", "metadata": {"name": "js"},
+        "spec": {"replicatedJobs": []}, "status": {"terminalState": "Failed"},
+    }))
+    .expect("jobset");
+    let created = jobsets
+        .create(&PostParams::default(), &js)
+        .await
+        .expect("create jobset");
+    assert!(
+        created.data.get("status").is_none(),
+        "status ignored on create"
+    );
+    let mut changed = created.clone();
+    changed.data["spec"]["suspend"] = true.into();
+    changed.data["status"] = json!({"terminalState": "Failed"});
+    let replaced = jobsets
+        .replace("js", &PostParams::default(), &changed)
+        .await
+        .expect("replace");
+    assert!(
+        replaced.data.get("status").is_none(),
+        "status ignored on update"
+    );
+    assert_eq!(
+        replaced.metadata.generation,
+        Some(2),
+        "spec change bumps generation"
+    );
+    let mut status_write = replaced.clone();
+    status_write.data["status"] = json!({"terminalState": "Failed"});
+    status_write.data["spec"]["suspend"] = false.into();
+    let with_status = jobsets
+        .replace_status("js", &PostParams::default(), &status_write)
+        .await
+        .expect("replace status");
+    assert_eq!(with_status.data["status"]["terminalState"], "Failed");
+    assert_eq!(
+        with_status.metadata.generation,
+        Some(2),
+        "status changes keep generation"
+    );
+    assert_eq!(
+        with_status.data["spec"]["suspend"], true,
+        "/status ignores spec"
+    );
+    t.sim.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finalizers_hold_deletion_and_generate_name_names() {
+    let t = TestSim::start().await;
+    let api: Api<ConfigMap> = Api::default_namespaced(t.client().await);
+    let generated: ConfigMap = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"generateName": "gen-", "finalizers": ["example.com/keep"]},
+    }))
+    .expect("cm");
+    let created = api
+        .create(&PostParams::default(), &generated)
+        .await
+        .expect("create");
+    let name = created.metadata.name.clone().expect("generated name");
+    assert!(name.starts_with("gen-") && name.len() == 9, "{name}");
+    assert!(created.metadata.uid.is_some() && created.metadata.creation_timestamp.is_some());
+    api.delete(&name, &DeleteParams::default())
+        .await
+        .expect("delete");
+    let held = api.get(&name).await.expect("still there");
+    assert!(held.metadata.deletion_timestamp.is_some());
+    api.patch(
+        &name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .expect("remove finalizers");
+    let name2 = name.clone();
+    eventually(Duration::from_secs(5), || {
+        let api = api.clone();
+        let name = name2.clone();
+        async move {
+            api.get_opt(&name)
+                .await
+                .expect("get")
+                .is_none()
+                .then_some(())
+        }
+    })
+    .await;
+    t.sim.shutdown().await.expect("clean shutdown");
+}

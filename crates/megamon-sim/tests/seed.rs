@@ -1,0 +1,201 @@
+//! Seeding from files and directories, and the 65,536-node figure (ignored by default:
+//! `cargo test --release -p megamon-sim --test seed -- --ignored --nocapture`).
+
+mod common;
+
+use std::time::Instant;
+
+use common::TestSim;
+use k8s_openapi::api::core::v1::{ConfigMap, Node};
+use kube::api::{Api, ListParams};
+use megamon_sim::{SimOptions, Simulator};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeds_load_yaml_json_lists_and_directories_crds_first() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seeds = dir.path().join("seeds");
+    std::fs::create_dir_all(seeds.join("nested")).expect("mkdir");
+    // A CR listed before its CRD, in a namespace nobody creates: both must work.
+    std::fs::write(
+        seeds.join("a-widgets.yaml"),
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w1\n  namespace: fleet\nspec:\n  size: 3\n---\n# empty document next\n---\n",
+    )
+    .expect("write");
+    std::fs::write(
+        seeds.join("b-crd.yaml"),
+        r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  names: {kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+"#,
+    )
+    .expect("write");
+    std::fs::write(
+        seeds.join("nested/nodes.json"),
+        json!({"apiVersion": "v1", "kind": "List", "items": [
+            {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1", "labels": {"pool": "a"}},
+             "status": {"conditions": [{"type": "Ready", "status": "True"}]}},
+            {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n2", "labels": {"pool": "b"}}}
+        ]})
+        .to_string(),
+    )
+    .expect("write");
+    std::fs::write(seeds.join("ignored.txt"), "not a seed").expect("write");
+    let single = dir.path().join("cm.yaml");
+    std::fs::write(
+        &single,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  a: b\n",
+    )
+    .expect("write");
+
+    let t = TestSim::start_with(SimOptions {
+        seeds: vec![seeds, single],
+        ..SimOptions::default()
+    })
+    .await;
+    let client = t.client().await;
+    let nodes: Api<Node> = Api::all(client.clone());
+    let listed = nodes
+        .list(&ListParams::default().labels("pool=a"))
+        .await
+        .expect("list");
+    assert_eq!(listed.items.len(), 1);
+    assert!(
+        listed.items[0]
+            .status
+            .as_ref()
+            .is_some_and(|s| s.conditions.is_some())
+    );
+    let cms: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    assert!(cms.get_opt("settings").await.expect("get").is_some());
+    let widget = t.get_json(&["-n", "fleet", "widget", "w1"]).await;
+    assert_eq!(widget["spec"]["size"], 3);
+    t.sim.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_seeds_stop_the_start_with_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let unknown = dir.path().join("unknown.yaml");
+    std::fs::write(
+        &unknown,
+        "apiVersion: nope.io/v1\nkind: Gadget\nmetadata:\n  name: g\n",
+    )
+    .expect("write");
+    let err = Simulator::start(SimOptions {
+        seeds: vec![unknown.clone()],
+        ..SimOptions::default()
+    })
+    .await
+    .err()
+    .expect("refused")
+    .to_string();
+    assert!(
+        err.contains("unknown.yaml") && err.contains("nope.io/v1, Kind=Gadget"),
+        "{err}"
+    );
+
+    let broken = dir.path().join("broken.yaml");
+    std::fs::write(&broken, "kind: [unclosed\n").expect("write");
+    let err = Simulator::start(SimOptions {
+        seeds: vec![broken],
+        ..SimOptions::default()
+    })
+    .await
+    .err()
+    .expect("refused")
+    .to_string();
+    assert!(
+        err.contains("broken.yaml") && err.contains("not valid YAML"),
+        "{err}"
+    );
+
+    let missing = dir.path().join("missing.yaml");
+    let err = Simulator::start(SimOptions {
+        seeds: vec![missing],
+        ..SimOptions::default()
+    })
+    .await
+    .err()
+    .expect("refused")
+    .to_string();
+    assert!(err.contains("missing.yaml"), "{err}");
+}
+
+/// The benchmark figure of the issue: 65,536 seeded TPU nodes, listed in pages of 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark; run with --release -- --ignored --nocapture"]
+async fn seed_and_page_65536_nodes() {
+    const NODES: usize = 65_536;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let items: Vec<serde_json::Value> = (0..NODES)
+        .map(|i| {
+            json!({"apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": format!("gke-tpu-{:05}", i), "labels": {
+                    "cloud.google.com/gke-nodepool": format!("pool-{}", i / 64),
+                    "cloud.google.com/gke-tpu-topology": "16x16",
+                    "cloud.google.com/gke-tpu-accelerator": "tpu-v5-lite-podslice",
+                    "kubernetes.io/hostname": format!("gke-tpu-{:05}", i)}},
+                "spec": {"providerID": format!("gce://project/zone/gke-tpu-{i:05}")},
+                "status": {"conditions": [
+                    {"type": "Ready", "status": "True", "reason": "KubeletReady",
+                     "lastTransitionTime": "2026-01-01T00:00:00Z", "lastHeartbeatTime": "2026-01-01T00:00:00Z"}],
+                    "capacity": {"google.com/tpu": "4", "cpu": "224", "memory": "400Gi"},
+                    "nodeInfo": {"kubeletVersion": "v1.32.0"}}})
+        })
+        .collect();
+    let seed = dir.path().join("nodes.json");
+    std::fs::write(
+        &seed,
+        json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string(),
+    )
+    .expect("write seed");
+    let size = std::fs::metadata(&seed).expect("size").len();
+
+    let started = Instant::now();
+    let t = TestSim::start_with(SimOptions {
+        seeds: vec![seed],
+        ..SimOptions::default()
+    })
+    .await;
+    let seeded = started.elapsed();
+
+    let nodes: Api<Node> = Api::all(t.client().await);
+    let started = Instant::now();
+    let mut count = 0;
+    let mut pages = 0;
+    let mut token: Option<String> = None;
+    loop {
+        let mut params = ListParams::default().limit(500);
+        if let Some(token) = &token {
+            params = params.continue_token(token);
+        }
+        let page = nodes.list(&params).await.expect("page");
+        count += page.items.len();
+        pages += 1;
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(next) => token = Some(next),
+            None => break,
+        }
+    }
+    let listed = started.elapsed();
+    assert_eq!(count, NODES);
+    println!(
+        "seeded {NODES} nodes ({:.1} MB JSON) in {:.2}s; listed them in {pages} pages of 500 in {:.2}s",
+        size as f64 / 1e6,
+        seeded.as_secs_f64(),
+        listed.as_secs_f64()
+    );
+    t.sim.shutdown().await.expect("clean shutdown");
+}
