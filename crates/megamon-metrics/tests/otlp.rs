@@ -265,3 +265,54 @@ fn otlp_options_from_env_need_a_value() {
         _ => assert!(got.is_none()),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_collector_does_not_disturb_prometheus() {
+    // A port nobody listens on any more.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let metrics = Metrics::new(MetricsOptions {
+        prefix: "megamon".into(),
+        build: build_info(),
+        otlp: Some(OtlpOptions {
+            endpoint: endpoint.clone(),
+            interval: Duration::from_millis(50),
+        }),
+    })
+    .unwrap();
+    metrics.publish(snapshot(vec![(
+        EntityKind::JobSets,
+        vec![jobset("uid-a", "a", true, Summary::default())],
+    )]));
+    assert!(
+        metrics
+            .render_prometheus()
+            .unwrap()
+            .contains("jobset_uid=\"uid-a\"")
+    );
+
+    // The final push fails; shutting down reports it (naming the endpoint)
+    // and returns promptly instead of hanging.
+    let started = Instant::now();
+    let result = tokio::task::spawn_blocking(move || {
+        let result = metrics.shutdown();
+        let text = metrics.render_prometheus();
+        drop(metrics);
+        (result, text)
+    })
+    .await
+    .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    if let Err(err) = &result.0 {
+        assert!(err.to_string().contains(&endpoint), "{err}");
+    }
+    // Scrapes keep working whatever happens to the push.
+    assert!(result.1.unwrap().contains("jobset_uid=\"uid-a\""));
+}
