@@ -68,6 +68,11 @@ impl OtlpOptions {
 
 /// MegaMon's metrics (SPEC §4). Publish each new snapshot; scrapes and pushes
 /// then report exactly the entities of the latest one.
+///
+/// With OTLP, [`Metrics::shutdown`] and dropping the value wait for the final
+/// push (bounded by the exporter's timeout) and need the Tokio runtime's
+/// other workers to drive the gRPC channel: call them from a blocking context
+/// (`spawn_blocking`) on a multi-thread runtime.
 pub struct Metrics {
     latest: Arc<FrameSlot>,
     ready: AtomicBool,

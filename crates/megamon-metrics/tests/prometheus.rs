@@ -506,3 +506,66 @@ fn promtool_check_metrics_is_clean() {
         "{problems:?}"
     );
 }
+
+#[test]
+fn each_scrape_shows_one_whole_snapshot_while_publishing() {
+    // Two fleets with no entity in common; a scrape racing the publisher
+    // must show all of one and none of the other.
+    let fleet = |range: std::ops::Range<u32>| {
+        snapshot(vec![(
+            EntityKind::JobSets,
+            range
+                .map(|i| {
+                    jobset(
+                        &format!("uid-{i}"),
+                        &format!("js-{i}"),
+                        true,
+                        full_summary(),
+                    )
+                })
+                .collect(),
+        )])
+    };
+    let (a, b) = (fleet(0..200), fleet(200..400));
+    let m = std::sync::Arc::new(metrics());
+    m.publish(a.clone());
+    let publisher = {
+        let m = std::sync::Arc::clone(&m);
+        std::thread::spawn(move || {
+            for i in 0..2_000 {
+                m.publish(if i % 2 == 0 { b.clone() } else { a.clone() });
+            }
+        })
+    };
+    let mut renders = 0;
+    while renders < 20 || !publisher.is_finished() {
+        let text = m.render_prometheus().unwrap();
+        let ups = samples(&text, "megamon_jobset_up{");
+        assert_eq!(ups.len(), 200, "a scrape mixed two snapshots");
+        let from_a = ups
+            .iter()
+            .filter(|l| l.contains("jobset_uid=\"uid-1"))
+            .count();
+        // uid-1, uid-10..19, uid-100..199 are in fleet a: 111 of its 200.
+        assert!(from_a == 111 || from_a == 0, "{from_a}");
+        // All 12 families (chip count is zero) from the same snapshot.
+        let all_from_a = samples(&text, "megamon_jobset_")
+            .iter()
+            .filter(|l| l.contains("jobset_uid=\"uid-1"))
+            .count();
+        assert!(all_from_a == 111 * 12 || all_from_a == 0, "{all_from_a}");
+        for family in family_names(&text)
+            .iter()
+            .filter(|n| n.starts_with("megamon_jobset_"))
+        {
+            assert_eq!(
+                samples(&text, &format!("{family}{{")).len(),
+                200,
+                "{family}"
+            );
+        }
+        renders += 1;
+        assert!(renders < 10_000, "publisher did not finish");
+    }
+    publisher.join().unwrap();
+}
