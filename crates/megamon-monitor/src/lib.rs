@@ -1,8 +1,226 @@
 //! The MegaMon monitor: follows the cluster through watches, folds events into
-//! small indexes, keeps exact timelines and publishes snapshots.
+//! small indexes, keeps exact timelines and publishes snapshots (SPEC §2–§6).
 #![forbid(unsafe_code)]
 
+pub mod engine;
+pub mod export;
 pub mod fleet;
 pub mod gke;
+pub mod http;
+pub mod labelling;
+pub mod persist;
 pub mod resources;
 pub mod watch;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use megamon_core::config::Config;
+use megamon_metrics::{BuildInfo, Metrics, MetricsOptions, OtlpOptions};
+use megamon_store::{HistoryStore, HistoryWriter};
+use tokio::sync::{mpsc, watch as watch_channel};
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::Engine;
+use crate::fleet::{Fleet, FleetSettings, Update};
+use crate::watch::Stamped;
+
+/// Everything the monitor is started with.
+#[derive(Debug, Clone)]
+pub struct MonitorOptions {
+    pub config: Config,
+    /// GKE API endpoint (node pools), overridable for tests.
+    pub gke_endpoint: String,
+    pub build: BuildInfo,
+}
+
+/// Why the monitor could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorError {
+    #[error("cannot connect to Kubernetes: {0}")]
+    Kube(#[from] kube::Error),
+    #[error(transparent)]
+    Gke(#[from] gke::GkeError),
+    #[error(transparent)]
+    Store(#[from] megamon_store::StoreError),
+    #[error(transparent)]
+    Metrics(#[from] megamon_metrics::MetricsError),
+    #[error("{0}")]
+    Listen(String),
+    #[error("cannot build the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+/// Runs the monitor until `shutdown` resolves, then flushes history.
+pub async fn run(
+    options: MonitorOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), MonitorError> {
+    let mut config = options.config;
+    log_compatibility(&config);
+    let stop = CancellationToken::new();
+    let ready = Arc::new(AtomicBool::new(false));
+
+    // Probes first, so the pod is seen alive while history loads.
+    if let Some(addr) = http::parse_listen(&config.probe_addr).map_err(MonitorError::Listen)? {
+        http::serve("probes", addr, http::probes(ready.clone()), stop.clone())
+            .await
+            .map_err(|e| MonitorError::Listen(format!("ProbeAddr {addr}: {e}")))?;
+    }
+
+    let client = kube::Client::try_default().await?;
+    let http_client = reqwest::Client::builder().build()?;
+
+    // Which cluster: needed for the node pools API and the default bucket path.
+    let node_pools = if config.enable_simulation {
+        tracing::info!("simulation mode: node pools are inferred from node labels; no GKE access");
+        None
+    } else {
+        let metadata = gke::MetadataServer::from_env(http_client.clone());
+        config.gke = metadata.complete(&config.gke).await?;
+        tracing::info!(project = %config.gke.project_id, location = %config.gke.cluster_location, cluster = %config.gke.cluster_name, "GKE cluster");
+        Some(gke::NodePoolsApi::new(
+            http_client,
+            &options.gke_endpoint,
+            &config.gke,
+            metadata,
+        ))
+    };
+
+    let settings = FleetSettings {
+        unknown_count_threshold: config.unknown_count_threshold,
+        node_unknown_grace: config.node_unknown_grace,
+        slice_enabled: config.slice_enabled,
+        simulated_pools: config.enable_simulation,
+    };
+    let families = Fleet::new(settings.clone(), Default::default()).families();
+
+    let url = megamon_store::history_url(&config)?;
+    let mut writer = HistoryWriter::new(HistoryStore::open(&url)?);
+    let history = load_history(&mut writer, &families).await?;
+    tracing::info!(store = %url, entities = history.values().map(|t| t.len()).sum::<usize>(), "history loaded");
+    let fleet = Fleet::new(settings, history);
+
+    let metrics = Arc::new(Metrics::new(MetricsOptions {
+        prefix: config.metrics_prefix.clone(),
+        build: options.build,
+        otlp: OtlpOptions::from_env(config.aggregation_interval),
+    })?);
+    if let Some(addr) = http::parse_listen(&config.metrics_addr).map_err(MonitorError::Listen)? {
+        http::serve("metrics", addr, metrics.clone().router(), stop.clone())
+            .await
+            .map_err(|e| MonitorError::Listen(format!("MetricsAddr {addr}: {e}")))?;
+    }
+
+    let (tx, rx) = mpsc::channel::<Stamped>(8192);
+    let mut tasks = watch::spawn_all(client.clone(), config.slice_enabled, tx.clone());
+    if let Some(api) = node_pools {
+        tasks.push(tokio::spawn(poll_node_pools(
+            api,
+            config.aggregation_interval,
+            tx.clone(),
+        )));
+    }
+    drop(tx);
+
+    let exporters = export::Exporters::start(
+        &config.exporters,
+        &client,
+        &config.report_config_map_ref,
+        Arc::new(|_| {}),
+    );
+    let labeller =
+        (!config.disable_node_pool_job_labelling).then(|| labelling::spawn(client.clone()));
+    let (snapshots, _) = watch_channel::channel(None);
+    let engine = Engine {
+        fleet,
+        metrics: metrics.clone(),
+        exporters,
+        persister: Some(persist::spawn(writer, config.aggregation_interval)),
+        labeller,
+        ready,
+        snapshots,
+        interval: config.aggregation_interval,
+    };
+
+    let stop_engine = stop.clone();
+    let engine_task = tokio::spawn(engine.run(rx, stop_engine));
+    shutdown.await;
+    tracing::info!("shutting down: stopping watches, flushing history");
+    for t in &tasks {
+        t.abort();
+    }
+    stop.cancel();
+    let _ = engine_task.await;
+    if let Err(e) = metrics.shutdown() {
+        tracing::warn!(error = %e, "metrics shutdown");
+    }
+    Ok(())
+}
+
+/// Loads stored history, retrying while the store is unreachable: starting
+/// from empty would later overwrite it. A corrupt file stops start-up.
+async fn load_history(
+    writer: &mut HistoryWriter,
+    families: &[megamon_core::EntityKind],
+) -> Result<
+    std::collections::BTreeMap<megamon_core::EntityKind, megamon_core::Timelines>,
+    MonitorError,
+> {
+    let mut wait = Duration::from_millis(500);
+    loop {
+        match writer.load_all(families).await {
+            Ok(history) => return Ok(history),
+            Err(e) if e.is_transient() => {
+                tracing::warn!(error = %e, retry_in = ?wait, "cannot load history yet");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(30));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Polls the GKE API each interval; a failure keeps the last known pools.
+async fn poll_node_pools(api: gke::NodePoolsApi, interval: Duration, tx: mpsc::Sender<Stamped>) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match api.list().await {
+            Ok(pools) => {
+                let update = Stamped {
+                    at: jiff::Timestamp::now(),
+                    update: Update::NodePools(pools),
+                };
+                if tx.send(update).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list node pools; keeping the last known ones")
+            }
+        }
+    }
+}
+
+/// Settings the original accepted that this build treats differently.
+fn log_compatibility(config: &Config) {
+    if config.enable_leader_election {
+        tracing::warn!(
+            "EnableLeaderElection is set, but leader election is not implemented yet: run a single replica"
+        );
+    }
+    if config.secure_metrics {
+        tracing::warn!(
+            "SecureMetrics is set, but secured metrics are not implemented yet: /metrics is plain HTTP"
+        );
+    } else {
+        tracing::info!("metrics are served over plain HTTP (SecureMetrics is not set)");
+    }
+    if config.enable_http2 {
+        tracing::info!("EnableHTTP2 is set: HTTP/2 is accepted alongside HTTP/1.1");
+    }
+}

@@ -27,6 +27,9 @@ pub struct Cli {
 
     #[command(flatten)]
     pub logging: crate::logging::LogArgs,
+
+    #[command(flatten)]
+    pub monitor: crate::monitor::MonitorArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -67,10 +70,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Sim(args)) => run_sim(args),
         Some(Command::Report(args)) => crate::report::run(args),
         Some(Command::CheckConfig) => crate::check_config::run(&cli.config_path),
-        None => {
-            eprintln!("megamon: the monitor is not available yet; see `megamon --help`");
-            ExitCode::from(2)
-        }
+        None => crate::monitor::run(&cli.config_path, &cli.monitor),
     }
 }
 
@@ -101,7 +101,7 @@ fn run_sim(args: SimArgs) -> ExitCode {
 }
 
 /// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -4,11 +4,14 @@
 mod check_config;
 mod cli;
 mod logging;
+mod monitor;
 mod report;
 
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    // One TLS crypto provider for every client (kube, object stores, GKE).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let args = cli::Cli::parse();
     cli::run(args)
 }

@@ -25,7 +25,7 @@ use megamon_core::entity::slice::SliceFacts;
 use megamon_core::upness::Counts;
 use megamon_core::{EntityKind, EntitySnapshot, FamilySnapshot, Snapshot, Timelines, Upness};
 
-pub use scheduling::LeaderPod;
+pub use scheduling::{JobPlacement, LeaderPod};
 
 /// A report from a watch or poll about one kind of object.
 #[derive(Debug, Clone)]
@@ -94,6 +94,9 @@ pub struct Fleet {
     /// Problems already logged, so a bad pool is reported once, not per event.
     warned: HashSet<String>,
     transitions: u64,
+    /// Bumped by every change a snapshot would show (transitions, entities
+    /// appearing or going, scheduling), so the engine knows when to publish.
+    revision: u64,
 }
 
 impl Fleet {
@@ -116,6 +119,7 @@ impl Fleet {
             unknown_expiries: BTreeSet::new(),
             warned: HashSet::new(),
             transitions: 0,
+            revision: 0,
         };
         for kind in fleet.families() {
             fleet.timelines.entry(kind).or_default();
@@ -181,6 +185,11 @@ impl Fleet {
     /// Transitions recorded since start (for logs and tests).
     pub fn transitions(&self) -> u64 {
         self.transitions
+    }
+
+    /// Changes since start that a snapshot would show.
+    pub fn revision(&self) -> u64 {
+        self.revision
     }
 
     pub fn timelines(&self, kind: EntityKind) -> Option<&Timelines> {
@@ -477,13 +486,19 @@ impl Fleet {
     pub fn apply_leader_pods(&mut self, change: Change<LeaderPod>, at: Timestamp) {
         match change {
             Change::Apply(pod) => {
-                self.leader_pods.insert(pod.key(), pod);
+                if self.leader_pods.get(&pod.key()) != Some(&pod) {
+                    self.leader_pods.insert(pod.key(), pod);
+                    self.revision += 1;
+                }
             }
             Change::Delete(key) => {
-                self.leader_pods.remove(&key);
+                if self.leader_pods.remove(&key).is_some() {
+                    self.revision += 1;
+                }
             }
             Change::Reset(all) => {
                 self.leader_pods = all.into_iter().map(|p| (p.key(), p)).collect();
+                self.revision += 1;
                 self.mark_synced(Source::LeaderPods, at);
             }
         }
@@ -538,6 +553,7 @@ impl Fleet {
                 let observed = timelines.observe(key, u.is_up(threshold), u.expected_down, at);
                 if observed.changed() {
                     self.transitions += 1;
+                    self.revision += 1;
                     self.dirty.insert(kind);
                     tracing::info!(
                         family = kind.name(),
@@ -554,6 +570,7 @@ impl Fleet {
             }
             None => {
                 if timelines.remove(key) {
+                    self.revision += 1;
                     self.dirty.insert(kind);
                     tracing::info!(family = kind.name(), key, "entity gone; timeline deleted");
                 }

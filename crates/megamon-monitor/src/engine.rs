@@ -1,0 +1,195 @@
+//! The event loop: one task owns the fleet. Watch updates are applied in
+//! arrival order, each at its own arrival time; a batch that changed a
+//! timeline is published at once (metrics within a second of the event). The
+//! aggregation interval paces the full re-evaluation, exporters, job
+//! labelling and store writes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use megamon_core::Snapshot;
+use megamon_metrics::Metrics;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::export::Exporters;
+use crate::fleet::{Fleet, JobPlacement};
+use crate::persist::PersistRequest;
+use crate::watch::Stamped;
+
+/// Most updates applied before publishing, so a flood (a 65,000-node re-list
+/// after compaction) cannot starve publication.
+const MAX_BATCH: usize = 4096;
+
+/// Least time between two publications: a burst of changes is published
+/// together, still well within the one-second freshness promise.
+const MIN_PUBLISH_GAP: Duration = Duration::from_millis(100);
+
+pub struct Engine {
+    pub fleet: Fleet,
+    pub metrics: Arc<Metrics>,
+    pub exporters: Exporters,
+    pub persister: Option<mpsc::Sender<PersistRequest>>,
+    pub labeller: Option<mpsc::Sender<Vec<JobPlacement>>>,
+    pub ready: Arc<AtomicBool>,
+    pub snapshots: watch::Sender<Option<Arc<Snapshot>>>,
+    pub interval: Duration,
+}
+
+impl Engine {
+    pub async fn run(
+        mut self,
+        mut updates: mpsc::Receiver<Stamped>,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
+        let mut tick = tokio::time::interval(self.interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut published_revision = self.fleet.revision();
+        let mut last_publish = Instant::now();
+        loop {
+            let expiry = self.fleet.next_expiry().map(sleep_until);
+            // A change not yet published: publish once the gap has passed.
+            let publish_in = (self.is_ready() && self.fleet.revision() != published_revision)
+                .then(|| MIN_PUBLISH_GAP.saturating_sub(last_publish.elapsed()));
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                _ = sleep_or_never(publish_in) => {
+                    self.publish(Timestamp::now());
+                    published_revision = self.fleet.revision();
+                    last_publish = Instant::now();
+                }
+                first = updates.recv() => {
+                    let Some(first) = first else { break };
+                    self.fleet.apply(first.update, first.at);
+                    let mut n = 1;
+                    while n < MAX_BATCH {
+                        let Ok(next) = updates.try_recv() else { break };
+                        self.fleet.apply(next.update, next.at);
+                        n += 1;
+                    }
+                    if !self.is_ready() && self.fleet.is_synced() {
+                        self.aggregate();
+                        published_revision = self.fleet.revision();
+                        last_publish = Instant::now();
+                    }
+                }
+                _ = sleep_or_never(expiry) => {
+                    self.fleet.expire_unknown(Timestamp::now());
+                }
+                _ = tick.tick() => {
+                    if self.fleet.is_synced() {
+                        self.aggregate();
+                        published_revision = self.fleet.revision();
+                        last_publish = Instant::now();
+                    } else {
+                        tracing::info!("waiting for the first list of every watched resource");
+                    }
+                }
+            }
+        }
+        self.flush_on_shutdown().await;
+    }
+
+    fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// A full evaluation at now: publish, export, label, persist.
+    fn aggregate(&mut self) {
+        let started = Instant::now();
+        let now = Timestamp::now();
+        self.fleet.observe_all(now);
+        let snapshot = self.publish(now);
+        if let Err(err) = self.exporters.export(&snapshot.to_report()) {
+            tracing::error!(error = %err, "report export failed");
+        }
+        if let Some(labeller) = &self.labeller {
+            // A full queue means the labeller is busy; the next tick resends.
+            let _ = labeller.try_send(self.fleet.job_placements());
+        }
+        self.persist();
+        self.metrics.record_aggregation_duration(started.elapsed());
+        if !self.ready.swap(true, Ordering::AcqRel) {
+            let counts: Vec<String> = snapshot
+                .families
+                .iter()
+                .map(|f| format!("{}={}", f.kind.name(), f.entities.len()))
+                .collect();
+            tracing::info!(entities = %counts.join(" "), "first aggregation done; ready");
+        }
+    }
+
+    fn publish(&mut self, now: Timestamp) -> Arc<Snapshot> {
+        let snapshot = Arc::new(self.fleet.snapshot(now));
+        self.metrics.publish(snapshot.clone());
+        self.snapshots.send_replace(Some(snapshot.clone()));
+        snapshot
+    }
+
+    /// Hands changed timelines to the persister (without waiting for it).
+    fn persist(&mut self) {
+        let Some(persister) = &self.persister else {
+            return;
+        };
+        let dirty = self.fleet.dirty();
+        if dirty.is_empty() {
+            return;
+        }
+        let changed: BTreeMap<_, _> = dirty
+            .iter()
+            .filter_map(|k| self.fleet.timelines(*k).map(|t| (*k, t.clone())))
+            .collect();
+        if persister.try_send(PersistRequest::Changed(changed)).is_ok() {
+            for kind in dirty {
+                self.fleet.mark_clean(kind);
+            }
+        }
+    }
+
+    async fn flush_on_shutdown(self) {
+        let Some(persister) = self.persister.clone() else {
+            return;
+        };
+        let changed: BTreeMap<_, _> = self
+            .fleet
+            .dirty()
+            .iter()
+            .filter_map(|k| self.fleet.timelines(*k).map(|t| (*k, t.clone())))
+            .collect();
+        let (done, flushed) = oneshot::channel();
+        let sent = async {
+            if !changed.is_empty() {
+                persister
+                    .send(PersistRequest::Changed(changed))
+                    .await
+                    .ok()?;
+            }
+            persister.send(PersistRequest::Flush(done)).await.ok()?;
+            flushed.await.ok()
+        };
+        match tokio::time::timeout(Duration::from_secs(30), sent).await {
+            Ok(Some(true)) => tracing::info!("history flushed"),
+            Ok(_) => tracing::error!(
+                "history could not be written before exit; the latest changes are lost"
+            ),
+            Err(_) => {
+                tracing::error!("history write timed out at exit; the latest changes are lost")
+            }
+        }
+    }
+}
+
+fn sleep_until(at: Timestamp) -> Duration {
+    Duration::try_from(at.duration_since(Timestamp::now())).unwrap_or(Duration::ZERO)
+}
+
+/// Sleeps `wait`, or forever when there is nothing to wait for.
+async fn sleep_or_never(wait: Option<Duration>) {
+    match wait {
+        Some(w) => tokio::time::sleep(w).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,105 @@
+//! `megamon` with no subcommand: the monitor.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use clap::Args;
+use megamon_metrics::BuildInfo;
+use megamon_monitor::{MonitorOptions, gke};
+
+use crate::check_config::EXIT_BAD_INPUT;
+
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    /// GKE API endpoint for the node pools list.
+    #[arg(long, env = "MEGAMON_GKE_ENDPOINT", default_value = gke::DEFAULT_ENDPOINT)]
+    pub gke_endpoint: String,
+
+    /// Overrides the config's MetricsAddr (`:8080`, `127.0.0.1:0`, `0` to disable).
+    #[arg(long = "metrics-bind-address", value_name = "ADDR")]
+    pub metrics_addr: Option<String>,
+
+    /// Overrides the config's ProbeAddr.
+    #[arg(long = "health-probe-bind-address", value_name = "ADDR")]
+    pub probe_addr: Option<String>,
+}
+
+/// Checks a listen-address override the way the config file's are checked.
+fn listen_override(flag: &str, addr: &Option<String>) -> Result<Option<String>, String> {
+    match addr {
+        None => Ok(None),
+        Some(a) if a == "0" || megamon_core::config::parse_listen_port(a).is_some() => {
+            Ok(Some(a.clone()))
+        }
+        Some(a) => Err(format!(
+            "--{flag}: {a:?} is not a listen address like \":8080\" or \"127.0.0.1:8080\""
+        )),
+    }
+}
+
+pub fn build_info() -> BuildInfo {
+    let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    BuildInfo {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        commit: non_empty(env!("MEGAMON_GIT_COMMIT")),
+        date: non_empty(env!("MEGAMON_BUILD_DATE")),
+    }
+}
+
+pub fn run(config_path: &Path, args: &MonitorArgs) -> ExitCode {
+    let mut loaded = match megamon_core::config::load(config_path) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let overrides = listen_override("metrics-bind-address", &args.metrics_addr).and_then(|m| {
+        Ok((
+            m,
+            listen_override("health-probe-bind-address", &args.probe_addr)?,
+        ))
+    });
+    match overrides {
+        Ok((metrics, probes)) => {
+            if let Some(a) = metrics {
+                loaded.config.metrics_addr = a;
+            }
+            if let Some(a) = probes {
+                loaded.config.probe_addr = a;
+            }
+        }
+        Err(e) => {
+            eprintln!("megamon: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    }
+    for key in &loaded.unknown_keys {
+        tracing::warn!(key = %key, "config key is not a MegaMon setting; ignored");
+    }
+    let build = build_info();
+    tracing::info!(version = %build.version, commit = build.commit.as_deref().unwrap_or("none"), config = %config_path.display(), "starting MegaMon");
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("megamon: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let options = MonitorOptions {
+        config: loaded.config,
+        gke_endpoint: args.gke_endpoint.clone(),
+        build,
+    };
+    match runtime.block_on(megamon_monitor::run(options, crate::cli::shutdown_signal())) {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot run");
+            eprintln!("megamon: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
