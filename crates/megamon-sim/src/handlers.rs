@@ -411,6 +411,16 @@ fn prepare_new(def: &ResourceDef, namespace: &str, mut obj: Value) -> Result<Val
         (Special::Crd, _) => {
             crd_status(def, &mut obj)?;
         }
+        // Defaulting, as the API server does for Secrets.
+        (_, "secrets")
+            if def.builtin
+                && obj
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty) =>
+        {
+            set_path(&mut obj, &["type"], "Opaque".into());
+        }
         (_, "pods") if def.builtin && obj.pointer("/status/phase").is_none() => {
             set_path(&mut obj, &["status", "phase"], "Pending".into());
         }
@@ -902,6 +912,7 @@ fn after_delete(sim: &Sim, def: &ResourceDef, key: &ObjKey) {
                     stamp(&mut value, rv);
                     Ok(Write::Delete(Stored {
                         json: Bytes::from(serde_json::to_vec(&value).unwrap_or_default()),
+                        rv,
                         ..current.clone()
                     }))
                 });
@@ -924,6 +935,7 @@ fn after_delete(sim: &Sim, def: &ResourceDef, key: &ObjKey) {
                         stamp(&mut value, rv);
                         Ok(Write::Delete(Stored {
                             json: Bytes::from(serde_json::to_vec(&value).unwrap_or_default()),
+                            rv,
                             ..current.clone()
                         }))
                     });

@@ -192,6 +192,9 @@ pub fn parse_body(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
         .unwrap_or_default()
         .trim()
         .to_ascii_lowercase();
+    if media == "application/vnd.kubernetes.protobuf" {
+        return crate::protobuf::decode(body);
+    }
     if media.contains("protobuf") || media.contains("cbor") {
         return Err(ApiError::unsupported_media_type(
             &media,

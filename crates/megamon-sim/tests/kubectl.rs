@@ -757,3 +757,53 @@ async fn next_line(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> Str
         .expect("kubectl printed a line in time")
         .expect("kubectl still running")
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_imperative_commands_work() {
+    // These kubectl commands post protobuf bodies through the typed clients.
+    let t = TestSim::start().await;
+    assert!(
+        t.ok(&["create", "namespace", "team-b"])
+            .await
+            .contains("namespace/team-b created")
+    );
+    let ns = t.get_json(&["namespace", "team-b"]).await;
+    assert_eq!(ns["status"]["phase"], "Active");
+    assert!(
+        t.ok(&[
+            "-n",
+            "team-b",
+            "create",
+            "configmap",
+            "settings",
+            "--from-literal=mode=fast"
+        ])
+        .await
+        .contains("configmap/settings created")
+    );
+    let cm = t.get_json(&["-n", "team-b", "configmap", "settings"]).await;
+    assert_eq!(cm["data"]["mode"], "fast");
+    t.ok(&[
+        "-n",
+        "team-b",
+        "create",
+        "secret",
+        "generic",
+        "token",
+        "--from-literal=k=v",
+    ])
+    .await;
+    let secret = t.get_json(&["-n", "team-b", "secret", "token"]).await;
+    assert_eq!(secret["data"]["k"], "dg==");
+    assert_eq!(secret["type"], "Opaque");
+    t.ok(&["-n", "team-b", "create", "serviceaccount", "megamon"])
+        .await;
+    assert_eq!(t.ok(&["auth", "can-i", "get", "pods"]).await.trim(), "yes");
+
+    let node = t.file("node.yaml", NODE);
+    t.ok(&["create", "-f", node.to_str().expect("utf8")]).await;
+    assert!(t.ok(&["cordon", "tpu-node-1"]).await.contains("cordoned"));
+    let table = t.ok(&["get", "nodes"]).await;
+    assert!(table.contains("Ready,SchedulingDisabled"), "{table}");
+    t.sim.shutdown().await.expect("clean shutdown");
+}
