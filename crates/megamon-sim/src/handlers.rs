@@ -519,7 +519,13 @@ pub fn create(
             metadata_mut(&mut obj)
                 .insert("name".into(), format!("{prefix}{}", random_suffix()).into());
         }
-        let prepared = prepare_new(def, &namespace, obj.clone())?;
+        // Only generated names may need another attempt (and so the original).
+        let candidate = if attempts > 1 {
+            obj.clone()
+        } else {
+            std::mem::take(&mut obj)
+        };
+        let prepared = prepare_new(def, &namespace, candidate)?;
         let name = meta_str(&prepared, "name").unwrap_or_default().to_string();
         let key = (namespace.clone(), name.clone());
         let result = sim.store.write(&storage_key, &key, dry_run, |current, rv| {
@@ -842,6 +848,7 @@ fn delete_one(
     key: &ObjKey,
     preconditions: Option<&Value>,
     dry_run: bool,
+    orphan: bool,
 ) -> Result<Deleted, ApiError> {
     let written = sim
         .store
@@ -895,8 +902,29 @@ fn delete_one(
         .ok_or_else(|| ApiError::internal("delete found nothing"))?;
     if gone && !dry_run {
         after_delete(sim, def, key);
+        if !orphan && def.namespaced {
+            collect_garbage(sim, &key.0, &stored);
+        }
     }
     Ok(Deleted { stored, gone })
+}
+
+/// Deletes the dependents of a deleted namespaced object (those naming it in their
+/// ownerReferences), as the garbage collector does for background propagation, but at
+/// once. Dependents with finalizers wait for them like any deletion.
+fn collect_garbage(sim: &Sim, namespace: &str, owner: &Stored) {
+    let Ok(value) = owner.value() else { return };
+    let Some(uid) = meta_str(&value, "uid") else {
+        return;
+    };
+    for (resource, key) in sim.store.dependents_in_namespace(namespace, uid) {
+        let Some((group, plural)) = resource.split_once('/') else {
+            continue;
+        };
+        if let Some(def) = sim.registry.any_version_of(group, plural) {
+            let _ = delete_one(sim, &def, &key, None, false, false);
+        }
+    }
 }
 
 /// Cascades: a namespace takes its contents along, a CRD its custom resources.
@@ -968,7 +996,18 @@ pub fn delete(sim: &Sim, target: &Target, query: &Query, body: &[u8]) -> Result<
             .and_then(Value::as_array)
             .is_some_and(|d| d.iter().any(|v| v == "All"));
     let preconditions = options.as_ref().and_then(|o| o.get("preconditions"));
-    let deleted = delete_one(sim, def, &key, preconditions, dry_run)?;
+    let orphan = query.get("propagationPolicy") == Some("Orphan")
+        || options
+            .as_ref()
+            .and_then(|o| o.get("propagationPolicy"))
+            .and_then(Value::as_str)
+            == Some("Orphan")
+        || options
+            .as_ref()
+            .and_then(|o| o.get("orphanDependents"))
+            .and_then(Value::as_bool)
+            == Some(true);
+    let deleted = delete_one(sim, def, &key, preconditions, dry_run, orphan)?;
     Ok(Reply {
         code: 200,
         body: rendered(def, &deleted.stored)?,
@@ -1004,7 +1043,7 @@ pub fn delete_collection(
                 .to_string(),
             meta_str(&value, "name").unwrap_or_default().to_string(),
         );
-        match delete_one(sim, def, &key, None, dry_run) {
+        match delete_one(sim, def, &key, None, dry_run, false) {
             Ok(deleted) => items.push(rendered_value(def, &deleted.stored)?),
             Err(e) if e.code == 404 => {}
             Err(e) => return Err(e),

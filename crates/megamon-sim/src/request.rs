@@ -84,6 +84,13 @@ impl Query {
         Query(map)
     }
 
+    /// This query with `key` set to `value`.
+    pub fn with(&self, key: &str, value: String) -> Query {
+        let mut map = self.0.clone();
+        map.insert(key.to_string(), value);
+        Query(map)
+    }
+
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0.get(key).map(String::as_str)
     }

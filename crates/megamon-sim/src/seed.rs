@@ -94,14 +94,16 @@ fn flatten(value: Value, out: &mut Vec<Value>) {
         .and_then(Value::as_str)
         .is_some_and(|k| k.ends_with("List"))
         && value.get("items").is_some_and(Value::is_array);
-    if is_list {
-        if let Some(Value::Array(items)) = value.get("items").cloned() {
-            for item in items {
-                flatten(item, out);
+    match value {
+        Value::Object(mut map) if is_list => {
+            if let Some(Value::Array(items)) = map.remove("items") {
+                for item in items {
+                    flatten(item, out);
+                }
             }
         }
-    } else if !value.is_null() {
-        out.push(value);
+        Value::Null => {}
+        other => out.push(other),
     }
 }
 
@@ -152,7 +154,7 @@ pub fn seed(sim: &Sim, paths: &[PathBuf]) -> Result<usize, SeedError> {
     let mut seeded = load(paths)?;
     seeded.sort_by_key(|s| rank(&s.object));
     let mut created = 0;
-    for item in &seeded {
+    for item in seeded {
         let what = format!(
             "{} {:?}",
             item.object
@@ -189,8 +191,7 @@ pub fn seed(sim: &Sim, paths: &[PathBuf]) -> Result<usize, SeedError> {
                 .to_string();
             ensure_seeded_namespace(sim, &ns).map_err(|e| fail(e.to_string()))?;
         }
-        handlers::create(sim, &def, None, item.object.clone(), false)
-            .map_err(|e| fail(e.message))?;
+        handlers::create(sim, &def, None, item.object, false).map_err(|e| fail(e.message))?;
         created += 1;
     }
     Ok(created)

@@ -235,16 +235,23 @@ fn resource(
     let write_repr = || wants_repr().unwrap_or(Representation::Object);
     let is_item = target.name.is_some();
     let answer = match (method.as_str(), is_item) {
+        // The legacy single-object watch: a watch of the collection narrowed by name.
+        ("GET", true) if query.flag("watch") => {
+            let name = target.name.clone().unwrap_or_default();
+            let by_name = match query.value("fieldSelector") {
+                Some(other) => format!("metadata.name={name},{other}"),
+                None => format!("metadata.name={name}"),
+            };
+            let query = query.with("fieldSelector", by_name);
+            let target = Target {
+                name: None,
+                ..target
+            };
+            return watch_response(sim, target, &query, wants_repr()?);
+        }
         ("GET", true) => handlers::get(sim, &target, query, wants_repr()?)?,
         ("GET", false) if query.flag("watch") => {
-            let rx = watch::start(sim, target, query, wants_repr()?)?;
-            let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
-            let mut response = Response::new(Body::from_stream(stream));
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            return Ok(response);
+            return watch_response(sim, target, query, wants_repr()?);
         }
         ("GET", false) => handlers::list(sim, &target, query, wants_repr()?)?,
         ("POST", false) => {
@@ -272,4 +279,20 @@ fn resource(
         _ => return Err(ApiError::method_not_allowed()),
     };
     Ok(reply(answer))
+}
+
+fn watch_response(
+    sim: &Arc<Sim>,
+    target: Target,
+    query: &Query,
+    repr: Representation,
+) -> Result<Response, ApiError> {
+    let rx = watch::start(sim, target, query, repr)?;
+    let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
+    let mut response = Response::new(Body::from_stream(stream));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
 }

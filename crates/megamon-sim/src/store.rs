@@ -30,6 +30,8 @@ pub struct Stored {
     pub labels: Option<Arc<Map<String, Value>>>,
     /// Values of the selectable fields (`metadata.name`, `spec.nodeName`, ...).
     pub fields: Arc<BTreeMap<String, String>>,
+    /// `metadata.ownerReferences[].uid`, for garbage collection.
+    pub owners: Option<Arc<[String]>>,
 }
 
 impl Stored {
@@ -49,11 +51,21 @@ impl Stored {
         {
             fields.insert(path.to_string(), selectable_value(value, path));
         }
+        let owners = value
+            .pointer("/metadata/ownerReferences")
+            .and_then(Value::as_array)
+            .map(|refs| {
+                refs.iter()
+                    .filter_map(|r| r.get("uid")?.as_str().map(str::to_string))
+                    .collect::<Arc<[String]>>()
+            })
+            .filter(|uids| !uids.is_empty());
         Ok(Stored {
             json: Bytes::from(json),
             rv,
             labels,
             fields: Arc::new(fields),
+            owners,
         })
     }
 
@@ -326,6 +338,29 @@ impl Store {
             }
         }
         keys
+    }
+
+    /// Objects in `namespace` that name `owner_uid` in their ownerReferences.
+    pub fn dependents_in_namespace(
+        &self,
+        namespace: &str,
+        owner_uid: &str,
+    ) -> Vec<(Arc<str>, ObjKey)> {
+        let inner = self.lock();
+        let mut found = Vec::new();
+        for (resource, table) in &inner.tables {
+            let start = (namespace.to_string(), String::new());
+            for (key, stored) in table.range(start..).take_while(|(k, _)| k.0 == namespace) {
+                if stored
+                    .owners
+                    .as_ref()
+                    .is_some_and(|o| o.iter().any(|u| u == owner_uid))
+                {
+                    found.push((resource.clone(), key.clone()));
+                }
+            }
+        }
+        found
     }
 
     /// Every object of `resource`, current state.

@@ -646,3 +646,87 @@ async fn finalizers_hold_deletion_and_generate_name_names() {
     .await;
     t.sim.shutdown().await.expect("clean shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_an_owner_deletes_its_dependents_unless_orphaned() {
+    let t = TestSim::start().await;
+    let api: Api<ConfigMap> = Api::default_namespaced(t.client().await);
+    let owned_by = |name: &str, owner: &ConfigMap| -> ConfigMap {
+        serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "ownerReferences": [{
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "name": owner.metadata.name, "uid": owner.metadata.uid}]},
+        }))
+        .expect("configmap")
+    };
+    let pp = PostParams::default();
+    let parent = api.create(&pp, &configmap("parent")).await.expect("parent");
+    let child = api
+        .create(&pp, &owned_by("child", &parent))
+        .await
+        .expect("child");
+    api.create(&pp, &owned_by("grandchild", &child))
+        .await
+        .expect("grandchild");
+    api.create(&pp, &configmap("bystander"))
+        .await
+        .expect("bystander");
+    api.delete("parent", &DeleteParams::background())
+        .await
+        .expect("delete");
+    for gone in ["parent", "child", "grandchild"] {
+        assert!(
+            api.get_opt(gone).await.expect("get").is_none(),
+            "{gone} deleted"
+        );
+    }
+    assert!(api.get_opt("bystander").await.expect("get").is_some());
+
+    let parent = api.create(&pp, &configmap("parent")).await.expect("parent");
+    api.create(&pp, &owned_by("child", &parent))
+        .await
+        .expect("child");
+    api.delete("parent", &DeleteParams::orphan())
+        .await
+        .expect("delete");
+    assert!(
+        api.get_opt("child").await.expect("get").is_some(),
+        "orphaned"
+    );
+    t.sim.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_object_watch_sees_only_that_object() {
+    let t = TestSim::start().await;
+    let client = t.client().await;
+    let api: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    api.create(&PostParams::default(), &configmap("watched"))
+        .await
+        .expect("create");
+    api.create(&PostParams::default(), &configmap("other"))
+        .await
+        .expect("create");
+    let request = http::Request::get(
+        "/api/v1/namespaces/default/configmaps/watched?watch=true&timeoutSeconds=1",
+    )
+    .body(kube::client::Body::empty())
+    .expect("request");
+    let response = client.send(request).await.expect("watch");
+    assert_eq!(response.status(), 200);
+    let body = response
+        .into_body()
+        .collect_bytes()
+        .await
+        .expect("ends after 1s");
+    let events: Vec<Value> = body
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).expect("a JSON event per line"))
+        .collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["type"], "ADDED");
+    assert_eq!(events[0]["object"]["metadata"]["name"], "watched");
+    t.sim.shutdown().await.expect("clean shutdown");
+}
