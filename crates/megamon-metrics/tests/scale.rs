@@ -62,6 +62,7 @@ fn ten_thousand_jobsets_and_two_thousand_pools() {
     let rss_before = rss_kib();
 
     let m = metrics();
+    let rss_new = rss_kib();
     let mut publish = Vec::new();
     let mut render = Vec::new();
     let mut size = 0;
@@ -79,13 +80,14 @@ fn ten_thousand_jobsets_and_two_thousand_pools() {
     }
     let ms = |d: &Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
     println!(
-        "publish: {}; render: {}; rendered size: {} bytes ({:.1} MiB), {} series lines; RSS before {:?} KiB, after {:?} KiB",
+        "publish: {}; render: {}; rendered size: {} bytes ({:.1} MiB), {} series lines; RSS before {:?} KiB, after Metrics::new {:?} KiB, after {:?} KiB",
         publish.iter().map(ms).collect::<Vec<_>>().join(", "),
         render.iter().map(ms).collect::<Vec<_>>().join(", "),
         size,
         size as f64 / (1024.0 * 1024.0),
         12_000 * 13,
         rss_before,
+        rss_new,
         rss_kib(),
     );
 }
