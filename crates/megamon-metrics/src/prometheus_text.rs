@@ -11,8 +11,8 @@
 //!
 //! `opentelemetry-prometheus` 0.33 produces the same names but appends the
 //! scope labels after the others and emits `otel_scope_version` only for a
-//! scope with a version, so we write the text ourselves (it is also much
-//! faster for tens of thousands of series).
+//! scope with a version, so we write the text ourselves from what the SDK
+//! collects (`conformance_tests` checks both agree on everything else).
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
