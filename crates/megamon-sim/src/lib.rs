@@ -26,6 +26,7 @@ pub mod server;
 pub mod state;
 pub mod store;
 pub mod table;
+pub mod tls;
 pub mod watch;
 
 use std::net::SocketAddr;
@@ -65,7 +66,7 @@ pub struct SimOptions {
     pub default_crds: bool,
     /// kube-apiserver `--token-auth-file` CSV for TokenReviews.
     pub token_auth_file: Option<PathBuf>,
-    /// Serve HTTPS with a self-signed certificate.
+    /// Serve HTTPS (instead of HTTP) with a self-signed certificate made at start.
     pub tls: bool,
     /// How often watches that allow bookmarks get a BOOKMARK event.
     pub bookmark_interval: Duration,
@@ -91,8 +92,8 @@ impl Default for SimOptions {
 /// Errors that stop the simulator from starting or serving.
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
-    #[error("--tls is not supported yet: the simulator serves plain HTTP only")]
-    TlsUnsupported,
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -119,6 +120,8 @@ pub struct Simulator;
 /// A simulator serving in the background; stop it with [`RunningSim::shutdown`].
 pub struct RunningSim {
     addr: SocketAddr,
+    scheme: &'static str,
+    certificate_pem: Option<String>,
     kubeconfig: Option<PathBuf>,
     sim: Arc<Sim>,
     stop: signal::Sender<bool>,
@@ -130,9 +133,14 @@ impl RunningSim {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` with `--tls`).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
+    }
+
+    /// With `--tls`: the self-signed server certificate (PEM), to trust as a CA.
+    pub fn certificate_pem(&self) -> Option<&str> {
+        self.certificate_pem.as_deref()
     }
 
     pub fn kubeconfig_path(&self) -> Option<&Path> {
@@ -163,9 +171,6 @@ impl Simulator {
     /// Creates the state (default namespaces, CRDs, seeds), binds, writes the kubeconfig
     /// and serves in the background.
     pub async fn start(options: SimOptions) -> Result<RunningSim, SimError> {
-        if options.tls {
-            return Err(SimError::TlsUnsupported);
-        }
         let tokens = match &options.token_auth_file {
             Some(path) => auth::TokenFile::load(path)?,
             None => auth::TokenFile::default(),
@@ -204,22 +209,36 @@ impl Simulator {
             server_address: addr.to_string(),
         });
         populate(&sim, &options)?;
-        let server_url = format!("http://{addr}");
+        let material = if options.tls {
+            Some(tls::self_signed(addr)?)
+        } else {
+            None
+        };
+        let scheme = if material.is_some() { "https" } else { "http" };
+        let certificate_pem = material.as_ref().map(|m| m.certificate_pem.clone());
+        let server_url = format!("{scheme}://{addr}");
         if let Some(path) = &options.kubeconfig_out {
-            kubeconfig::write(path, &server_url).map_err(|source| SimError::Kubeconfig {
-                path: path.clone(),
-                source,
+            kubeconfig::write(path, &server_url, certificate_pem.as_deref()).map_err(|source| {
+                SimError::Kubeconfig {
+                    path: path.clone(),
+                    source,
+                }
             })?;
         }
         let app = server::router(sim.clone());
         let mut stopped_signal = stopped;
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped_signal.wait_for(|s| *s).await;
-                })
-                .await
-        });
+        let task = match material {
+            Some(material) => {
+                tokio::spawn(tls::serve(listener, material.acceptor, app, stopped_signal))
+            }
+            None => tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        let _ = stopped_signal.wait_for(|s| *s).await;
+                    })
+                    .await
+            }),
+        };
         tracing::info!(
             "megamon sim serving the Kubernetes API on {server_url}{}",
             options
@@ -230,6 +249,8 @@ impl Simulator {
         );
         Ok(RunningSim {
             addr,
+            scheme,
+            certificate_pem,
             kubeconfig: options.kubeconfig_out.clone(),
             sim,
             stop,
