@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use megamon_core::{EntityKind, EntitySnapshot, Snapshot};
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::{Histogram, Meter, ObservableGauge};
+use opentelemetry::metrics::{Counter, Histogram, Meter, ObservableGauge};
 
 use crate::labels::{BuildInfo, entity_attributes, scheduled_attributes};
 
@@ -197,6 +197,7 @@ pub(crate) struct Instruments {
     _int_gauges: Vec<ObservableGauge<i64>>,
     _float_gauges: Vec<ObservableGauge<f64>>,
     aggregation_duration: Histogram<f64>,
+    export_errors: Counter<u64>,
 }
 
 impl Instruments {
@@ -287,11 +288,24 @@ impl Instruments {
             .with_boundaries(AGGREGATION_DURATION_BUCKETS.to_vec())
             .build();
 
+        let export_errors = meter
+            .u64_counter(format!("{prefix}.export.errors"))
+            .with_description(
+                "Reports an exporter failed to deliver (e.g. too large for a ConfigMap), by exporter.",
+            )
+            .build();
+
         Instruments {
             _int_gauges: int_gauges,
             _float_gauges: float_gauges,
             aggregation_duration,
+            export_errors,
         }
+    }
+
+    pub(crate) fn record_export_error(&self, exporter: &str) {
+        self.export_errors
+            .add(1, &[KeyValue::new("exporter", exporter.to_string())]);
     }
 
     pub(crate) fn record_aggregation_duration(&self, duration: Duration) {

@@ -168,6 +168,14 @@ impl Metrics {
         }
     }
 
+    /// Counts a report an exporter could not deliver (`exporter`: `configmap`, `stdout`).
+    pub fn record_export_error(&self, exporter: &str) {
+        self.prometheus.instruments.record_export_error(exporter);
+        if let Some(otlp) = &self.otlp {
+            otlp.instruments.record_export_error(exporter);
+        }
+    }
+
     /// Whether a snapshot has been published (/metrics answers 503 until then).
     pub fn ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)

@@ -569,3 +569,23 @@ fn each_scrape_shows_one_whole_snapshot_while_publishing() {
     }
     publisher.join().unwrap();
 }
+
+#[test]
+fn export_errors_are_counted_per_exporter() {
+    let m = metrics();
+    m.publish(snapshot(vec![]));
+    assert!(!m.render_prometheus().unwrap().contains("export_errors"));
+    m.record_export_error("configmap");
+    m.record_export_error("configmap");
+    let text = m.render_prometheus().unwrap();
+    assert!(
+        text.contains("# TYPE megamon_export_errors_total counter"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"megamon_export_errors_total{exporter="configmap",otel_scope_name="megamon",otel_scope_version=""} 2"#
+        ),
+        "{text}"
+    );
+}

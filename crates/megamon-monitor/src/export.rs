@@ -88,17 +88,23 @@ async fn write_configmap(
     }
 }
 
-async fn put_report(
-    api: &Api<ConfigMap>,
-    target: &ConfigMapRef,
-    report: &str,
-) -> Result<(), ExportError> {
+/// A report a ConfigMap cannot hold is refused before any API call.
+fn check_size(report: &str) -> Result<(), ExportError> {
     if report.len() > CONFIGMAP_REPORT_LIMIT {
         return Err(ExportError::TooLarge {
             size: report.len(),
             limit: CONFIGMAP_REPORT_LIMIT,
         });
     }
+    Ok(())
+}
+
+async fn put_report(
+    api: &Api<ConfigMap>,
+    target: &ConfigMapRef,
+    report: &str,
+) -> Result<(), ExportError> {
+    check_size(report)?;
     let api_err = |source: kube::Error| ExportError::Api {
         namespace: target.namespace.clone(),
         name: target.name.clone(),
@@ -128,4 +134,19 @@ async fn put_report(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_too_large_for_a_configmap_are_refused() {
+        assert!(check_size(&"x".repeat(CONFIGMAP_REPORT_LIMIT)).is_ok());
+        let err = check_size(&"x".repeat(CONFIGMAP_REPORT_LIMIT + 1)).unwrap_err();
+        assert!(
+            err.to_string().contains("more than a ConfigMap can hold"),
+            "{err}"
+        );
+    }
 }

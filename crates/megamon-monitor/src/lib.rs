@@ -125,11 +125,12 @@ pub async fn run(
     }
     drop(tx);
 
+    let counted = metrics.clone();
     let exporters = export::Exporters::start(
         &config.exporters,
         &client,
         &config.report_config_map_ref,
-        Arc::new(|_| {}),
+        Arc::new(move |_| counted.record_export_error("configmap")),
     );
     let labeller =
         (!config.disable_node_pool_job_labelling).then(|| labelling::spawn(client.clone()));
@@ -154,7 +155,9 @@ pub async fn run(
     }
     stop.cancel();
     let _ = engine_task.await;
-    if let Err(e) = metrics.shutdown() {
+    // The final OTLP push blocks: keep it off the async workers.
+    let final_push = tokio::task::spawn_blocking(move || metrics.shutdown()).await;
+    if let Ok(Err(e)) = final_push {
         tracing::warn!(error = %e, "metrics shutdown");
     }
     Ok(())

@@ -115,11 +115,22 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn start() -> Cluster {
+        Cluster::start_seeded(&[])
+    }
+
+    /// A simulator that starts with `objects` (written to a seed file).
+    pub fn start_seeded(objects: &[serde_json::Value]) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig = dir.path().join("kubeconfig");
         let mut cmd = Command::new(BIN);
         cmd.args(["sim", "--addr", "127.0.0.1:0", "--kubeconfig-out"])
             .arg(&kubeconfig);
+        if !objects.is_empty() {
+            let seed = dir.path().join("seed.json");
+            let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": objects});
+            std::fs::write(&seed, list.to_string()).unwrap();
+            cmd.arg("--seed").arg(&seed);
+        }
         cmd.env("RUST_LOG", "warn");
         let sim = Process::spawn("megamon sim", cmd);
         wait_for(
