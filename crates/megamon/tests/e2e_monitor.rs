@@ -722,21 +722,39 @@ fn an_original_config_file_starts_ours_unchanged() {
 
 #[test]
 fn a_report_too_large_for_a_configmap_is_an_error_and_a_metric() {
-    let mut objects = vec![json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "megamon-system"}})];
-    objects.extend((0..800).map(|i| jobset(&format!("train-{i:03}-with-a-long-descriptive-name"), &[("workers", 4)])));
+    let mut objects = vec![
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "megamon-system"}}),
+    ];
+    objects.extend((0..800).map(|i| {
+        jobset(
+            &format!("train-{i:03}-with-a-long-descriptive-name"),
+            &[("workers", 4)],
+        )
+    }));
     let cluster = Cluster::start_seeded(&objects);
     let mut config = sim_config();
     config["Exporters"] = json!(["configmap"]);
     config["AggregationIntervalSeconds"] = 1.into();
     let monitor = cluster.monitor(config);
     let m = monitor.wait_metrics("an export error counted", |m| {
-        m.get("megamon_export_errors_total", &[("exporter", "configmap")]).is_some_and(|v| v >= 1.0)
+        m.get("megamon_export_errors_total", &[("exporter", "configmap")])
+            .is_some_and(|v| v >= 1.0)
     });
     assert_eq!(m.values("megamon_jobset_up", &[]).len(), 800);
-    assert!(monitor.process.log().iter().any(|l| l.contains("more than a ConfigMap can hold")));
+    assert!(
+        monitor
+            .process
+            .log()
+            .iter()
+            .any(|l| l.contains("more than a ConfigMap can hold"))
+    );
     // Still serving and aggregating.
     monitor.wait_metrics("a later aggregation", |m| {
-        m.get("megamon_export_errors_total", &[("exporter", "configmap")]).is_some_and(|v| v >= 2.0)
+        m.get("megamon_export_errors_total", &[("exporter", "configmap")])
+            .is_some_and(|v| v >= 2.0)
     });
-    assert_eq!(support::http_get(&monitor.probes, "/readyz").map(|r| r.0), Some(200));
+    assert_eq!(
+        support::http_get(&monitor.probes, "/readyz").map(|r| r.0),
+        Some(200)
+    );
 }
