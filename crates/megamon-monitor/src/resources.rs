@@ -16,26 +16,101 @@ use serde::{Deserialize, Deserializer};
 use crate::fleet::LeaderPod;
 
 /// The metadata fields MegaMon needs: identity, resourceVersion for the
-/// watcher, labels. Everything else (managedFields, annotations...) is skipped.
-fn lean_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
-    #[derive(Deserialize, Default)]
-    #[serde(default, rename_all = "camelCase")]
-    struct Lean {
-        name: Option<String>,
-        namespace: Option<String>,
-        uid: Option<String>,
-        resource_version: Option<String>,
-        labels: Option<BTreeMap<String, String>>,
+/// watcher, and the labels in `keep`. Everything else (other labels,
+/// annotations, managedFields...) is skipped while parsing, never allocated.
+fn lean_meta<'de, D: Deserializer<'de>>(
+    d: D,
+    keep: &'static [&'static str],
+) -> Result<ObjectMeta, D::Error> {
+    use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+
+    struct Labels(&'static [&'static str]);
+    impl<'de> DeserializeSeed<'de> for Labels {
+        type Value = Option<BTreeMap<String, String>>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_option(self)
+        }
     }
-    let lean = Lean::deserialize(d)?;
-    Ok(ObjectMeta {
-        name: lean.name,
-        namespace: lean.namespace,
-        uid: lean.uid,
-        resource_version: lean.resource_version,
-        labels: lean.labels,
-        ..ObjectMeta::default()
-    })
+    impl<'de> Visitor<'de> for Labels {
+        type Value = Option<BTreeMap<String, String>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a map of labels")
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_map(self)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                if self.0.contains(&key.as_ref()) {
+                    out.insert(key.into_owned(), map.next_value::<String>()?);
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(Some(out))
+        }
+    }
+
+    struct Meta(&'static [&'static str]);
+    impl<'de> Visitor<'de> for Meta {
+        type Value = ObjectMeta;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("object metadata")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ObjectMeta, A::Error> {
+            let mut meta = ObjectMeta::default();
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                match key.as_ref() {
+                    "name" => meta.name = map.next_value()?,
+                    "namespace" => meta.namespace = map.next_value()?,
+                    "uid" => meta.uid = map.next_value()?,
+                    "resourceVersion" => meta.resource_version = map.next_value()?,
+                    "labels" => meta.labels = map.next_value_seed(Labels(self.0))?,
+                    _ => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            Ok(meta)
+        }
+    }
+    d.deserialize_map(Meta(keep))
+}
+
+/// Labels the node rules read (SPEC §2.2, §2.3).
+const NODE_LABELS: &[&str] = &[
+    labels::NODE_POOL,
+    labels::TPU_TOPOLOGY,
+    labels::TPU_ACCELERATOR,
+    labels::ACCELERATOR_COUNT,
+    labels::PROVISIONER_JOBSET_NAMESPACE,
+    labels::PROVISIONER_JOBSET_NAME,
+];
+const POD_LABELS: &[&str] = &[labels::JOBSET_NAME, labels::JOB_NAME];
+const SLICE_LABELS: &[&str] = &[
+    labels::SLICE_OWNER_KIND,
+    labels::SLICE_OWNER_NAME,
+    labels::SLICE_OWNER_NAMESPACE,
+];
+
+fn node_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
+    lean_meta(d, NODE_LABELS)
+}
+fn pod_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
+    lean_meta(d, POD_LABELS)
+}
+fn slice_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
+    lean_meta(d, SLICE_LABELS)
+}
+fn jobset_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
+    lean_meta(d, &[])
 }
 
 fn core_meta(meta: ObjectMeta) -> entity::ObjectMeta {
@@ -77,7 +152,7 @@ macro_rules! lean_resource {
 /// `jobset.x-k8s.io/v1alpha2` JobSet.
 #[derive(Debug, Clone, Deserialize)]
 pub struct JobSetResource {
-    #[serde(deserialize_with = "lean_meta")]
+    #[serde(deserialize_with = "jobset_meta")]
     pub metadata: ObjectMeta,
     #[serde(default)]
     pub spec: JobSetSpec,
@@ -106,7 +181,7 @@ impl From<JobSetResource> for JobSetFacts {
 /// core/v1 Node: labels and conditions only.
 #[derive(Debug, Clone, Deserialize)]
 pub struct NodeResource {
-    #[serde(deserialize_with = "lean_meta")]
+    #[serde(deserialize_with = "node_meta")]
     pub metadata: ObjectMeta,
     #[serde(default)]
     pub status: NodeStatus,
@@ -132,7 +207,7 @@ impl From<NodeResource> for NodeObject {
 /// core/v1 Pod: labels and the node it runs on.
 #[derive(Debug, Clone, Deserialize)]
 pub struct PodResource {
-    #[serde(deserialize_with = "lean_meta")]
+    #[serde(deserialize_with = "pod_meta")]
     pub metadata: ObjectMeta,
     #[serde(default)]
     pub spec: PodSpecLean,
@@ -180,7 +255,7 @@ impl PodResource {
 /// `accelerator.gke.io/v1beta1` Slice (cluster-scoped).
 #[derive(Debug, Clone, Deserialize)]
 pub struct SliceResource {
-    #[serde(deserialize_with = "lean_meta")]
+    #[serde(deserialize_with = "slice_meta")]
     pub metadata: ObjectMeta,
     #[serde(default)]
     pub spec: SliceSpec,
@@ -221,7 +296,7 @@ mod tests {
         let r: NodeResource = serde_json::from_value(json!({
             "apiVersion": "v1", "kind": "Node",
             "metadata": {"name": "n1", "resourceVersion": "42", "uid": "x",
-                "labels": {"cloud.google.com/gke-nodepool": "p"},
+                "labels": {"cloud.google.com/gke-nodepool": "p", "kubernetes.io/hostname": "n1"},
                 "annotations": {"big": "x".repeat(1000)},
                 "managedFields": [{"manager": "kubelet"}]},
             "spec": {"podCIDR": "10.0.0.0/24"},
@@ -230,6 +305,11 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(r.metadata.resource_version.as_deref(), Some("42"));
+        assert_eq!(
+            r.metadata.labels.as_ref().map(|l| l.len()),
+            Some(1),
+            "unused labels are dropped"
+        );
         assert!(r.metadata.annotations.is_none());
         assert!(r.metadata.managed_fields.is_none());
         let node = NodeObject::from(r);
