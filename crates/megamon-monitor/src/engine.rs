@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::export::Exporters;
 use crate::fleet::{Fleet, JobPlacement};
 use crate::persist::PersistRequest;
+use crate::view::ViewRequest;
 use crate::watch::Stamped;
 
 /// Most updates applied before publishing, so a flood (a 65,000-node re-list
@@ -36,6 +37,8 @@ pub struct Engine {
     pub ready: Arc<AtomicBool>,
     pub snapshots: watch::Sender<Option<Arc<Snapshot>>>,
     pub interval: Duration,
+    /// Questions from the web view (see [`crate::view::FleetView`]).
+    pub view_requests: mpsc::Receiver<ViewRequest>,
 }
 
 impl Engine {
@@ -56,6 +59,7 @@ impl Engine {
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
+                Some(request) = self.view_requests.recv() => self.answer(request),
                 _ = sleep_or_never(publish_in) => {
                     self.publish(Timestamp::now());
                     published_revision = self.fleet.revision();
@@ -91,6 +95,19 @@ impl Engine {
             }
         }
         self.flush_on_shutdown().await;
+    }
+
+    fn answer(&self, request: ViewRequest) {
+        match request {
+            ViewRequest::Timeline { kind, key, reply } => {
+                let timeline = self
+                    .fleet
+                    .timelines(kind)
+                    .and_then(|t| t.get(&key))
+                    .cloned();
+                let _ = reply.send(timeline);
+            }
+        }
     }
 
     fn is_ready(&self) -> bool {

@@ -10,6 +10,7 @@ pub mod http;
 pub mod labelling;
 pub mod persist;
 pub mod resources;
+pub mod view;
 pub mod watch;
 
 use std::future::Future;
@@ -27,13 +28,17 @@ use crate::engine::Engine;
 use crate::fleet::{Fleet, FleetSettings, Update};
 use crate::watch::Stamped;
 
+/// Routes served beside `/metrics` on `MetricsAddr`, built from the fleet view
+/// (the web view and its JSON API).
+pub type ExtraRoutes = Box<dyn FnOnce(view::FleetView) -> axum::Router + Send>;
+
 /// Everything the monitor is started with.
-#[derive(Debug, Clone)]
 pub struct MonitorOptions {
     pub config: Config,
     /// GKE API endpoint (node pools), overridable for tests.
     pub gke_endpoint: String,
     pub build: BuildInfo,
+    pub extra_routes: Option<ExtraRoutes>,
 }
 
 /// Why the monitor could not start.
@@ -108,8 +113,15 @@ pub async fn run(
         build: options.build,
         otlp: OtlpOptions::from_env(config.aggregation_interval),
     })?);
+    let (snapshots, snapshot_rx) = watch_channel::channel(None);
+    let (view_tx, view_requests) = mpsc::channel(64);
+    let fleet_view = view::FleetView::new(snapshot_rx, view_tx);
     if let Some(addr) = http::parse_listen(&config.metrics_addr).map_err(MonitorError::Listen)? {
-        http::serve("metrics", addr, metrics.clone().router(), stop.clone())
+        let mut router = metrics.clone().router();
+        if let Some(extra) = options.extra_routes {
+            router = router.merge(extra(fleet_view));
+        }
+        http::serve("metrics", addr, router, stop.clone())
             .await
             .map_err(|e| MonitorError::Listen(format!("MetricsAddr {addr}: {e}")))?;
     }
@@ -134,7 +146,6 @@ pub async fn run(
     );
     let labeller =
         (!config.disable_node_pool_job_labelling).then(|| labelling::spawn(client.clone()));
-    let (snapshots, _) = watch_channel::channel(None);
     let engine = Engine {
         fleet,
         metrics: metrics.clone(),
@@ -144,6 +155,7 @@ pub async fn run(
         ready,
         snapshots,
         interval: config.aggregation_interval,
+        view_requests,
     };
 
     let stop_engine = stop.clone();

@@ -90,6 +90,7 @@ pub fn run(config_path: &Path, args: &MonitorArgs) -> ExitCode {
         config: loaded.config,
         gke_endpoint: args.gke_endpoint.clone(),
         build,
+        extra_routes: None,
     };
     match runtime.block_on(megamon_monitor::run(options, crate::cli::shutdown_signal())) {
         Ok(()) => {
