@@ -1,11 +1,14 @@
 //! OpenAPI v3 documents, as far as kubectl needs them: with the default
 //! `--validate=strict`, kubectl looks in `/openapi/v3/<group version>` for a PATCH
 //! operation of the kind that takes a `fieldValidation` query parameter, and then leaves
-//! validation to the server. There are no schemas: objects are stored as given.
+//! validation to the server. Custom resources carry their CRD's schema (so that
+//! `kubectl explain` works for them); built-in kinds have none. Objects are stored as
+//! given either way.
 
 use serde_json::{Map, Value, json};
 
 use crate::resources::{Registry, ResourceDef};
+use crate::store::Store;
 
 fn gv_path(group: &str, version: &str) -> String {
     if group.is_empty() {
@@ -46,7 +49,7 @@ fn operation(def: &ResourceDef, action: &str, params: &[&str]) -> Value {
 }
 
 /// `/openapi/v3/<api/v1 | apis/G/V>`, or `None` for a group version not served.
-pub fn group_version_doc(registry: &Registry, path: &str) -> Option<Value> {
+pub fn group_version_doc(registry: &Registry, store: &Store, path: &str) -> Option<Value> {
     let (group, version) = match path.split('/').collect::<Vec<_>>().as_slice() {
         ["api", version] => (String::new(), version.to_string()),
         ["apis", group, version] => (group.to_string(), version.to_string()),
@@ -100,10 +103,42 @@ pub fn group_version_doc(registry: &Registry, path: &str) -> Option<Value> {
             json!({"post": operation(def, "post", &write_params)}),
         );
     }
+    let mut schemas = Map::new();
+    for def in &defs {
+        if let Some(schema) = crd_schema(store, def) {
+            schemas.insert(
+                format!("{}.{}.{}", def.group, def.version, def.kind),
+                schema,
+            );
+        }
+    }
     Some(json!({
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes", "version": "v1.32.0-megamon-sim"},
         "paths": paths,
-        "components": {"schemas": {}},
+        "components": {"schemas": schemas},
     }))
+}
+
+/// The `openAPIV3Schema` of a custom resource's version, tagged with its kind.
+fn crd_schema(store: &Store, def: &ResourceDef) -> Option<Value> {
+    let crd_name = def.crd_name.as_ref()?;
+    let crd = store
+        .get(
+            "apiextensions.k8s.io/customresourcedefinitions",
+            &(String::new(), crd_name.clone()),
+        )?
+        .value()
+        .ok()?;
+    let version = crd
+        .pointer("/spec/versions")?
+        .as_array()?
+        .iter()
+        .find(|v| v.get("name").and_then(Value::as_str) == Some(def.version.as_str()))?;
+    let mut schema = version.pointer("/schema/openAPIV3Schema")?.clone();
+    schema.as_object_mut()?.insert(
+        "x-kubernetes-group-version-kind".into(),
+        json!([{"group": def.group, "version": def.version, "kind": def.kind}]),
+    );
+    Some(schema)
 }

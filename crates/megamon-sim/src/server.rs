@@ -184,7 +184,7 @@ async fn api(sim: &Arc<Sim>, req: Request, path: &str) -> Result<Response, ApiEr
         }
         ["openapi", "v3"] if is_get => return Ok(json_reply(200, &openapi::root(&sim.registry))),
         ["openapi", "v3", rest @ ..] if is_get => {
-            return openapi::group_version_doc(&sim.registry, &rest.join("/"))
+            return openapi::group_version_doc(&sim.registry, &sim.store, &rest.join("/"))
                 .map(|doc| json_reply(200, &doc))
                 .ok_or_else(ApiError::no_route);
         }

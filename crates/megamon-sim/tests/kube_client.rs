@@ -730,3 +730,64 @@ async fn a_single_object_watch_sees_only_that_object() {
     assert_eq!(events[0]["object"]["metadata"]["name"], "watched");
     t.sim.shutdown().await.expect("clean shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_watchers_and_event_recorders_work() {
+    use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+    let t = TestSim::start().await;
+    let client = t.client().await;
+    let api: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    let cm = api
+        .create(&PostParams::default(), &configmap("meta"))
+        .await
+        .expect("create");
+
+    // Metadata-only lists and watches (PartialObjectMetadata), as lean controllers use.
+    let listed = api
+        .list_metadata(&ListParams::default())
+        .await
+        .expect("metadata list");
+    assert_eq!(listed.items.len(), 1);
+    assert_eq!(listed.items[0].metadata.name.as_deref(), Some("meta"));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let watched: Api<kube::core::PartialObjectMeta<ConfigMap>> =
+        Api::default_namespaced(client.clone());
+    tokio::spawn(async move {
+        let mut stream = std::pin::pin!(watcher(watched, watcher::Config::default()));
+        while let Some(Ok(event)) = stream.next().await {
+            if let watcher::Event::InitApply(obj) | watcher::Event::Apply(obj) = event
+                && tx.send(obj.metadata.name.unwrap_or_default()).is_err()
+            {
+                break;
+            }
+        }
+    });
+    let first = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("in time");
+    assert_eq!(first.as_deref(), Some("meta"));
+
+    // kube-rs' event recorder writes events.k8s.io/v1 Events.
+    let recorder = Recorder::new(client.clone(), Reporter::from("megamon-test"));
+    recorder
+        .publish(
+            &Event {
+                type_: EventType::Normal,
+                reason: "Observed".into(),
+                note: Some("seen by the test".into()),
+                action: "Observe".into(),
+                secondary: None,
+            },
+            &kube::Resource::object_ref(&cm, &()),
+        )
+        .await
+        .expect("event published");
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::default_namespaced(client);
+    let listed = events
+        .list(&ListParams::default().fields("regarding.name=meta"))
+        .await
+        .expect("events");
+    assert_eq!(listed.items.len(), 1);
+    assert_eq!(listed.items[0].reason.as_deref(), Some("Observed"));
+    t.sim.shutdown().await.expect("clean shutdown");
+}

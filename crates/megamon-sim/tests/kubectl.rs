@@ -473,6 +473,12 @@ async fn kubectl_manages_jobsets_and_slices() {
         "{resources}"
     );
 
+    let explained = t.ok(&["explain", "jobsets.spec.replicatedJobs"]).await;
+    assert!(
+        explained.contains("ReplicatedJobs is the group of jobs"),
+        "{explained}"
+    );
+
     let js = t.file("js.yaml", JOBSET);
     let js = js.to_str().expect("utf8");
     assert!(

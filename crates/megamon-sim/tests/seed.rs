@@ -191,8 +191,16 @@ async fn seed_and_page_65536_nodes() {
     }
     let listed = started.elapsed();
     assert_eq!(count, NODES);
+    let rss = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .map(|l| l.trim_start_matches("VmRSS:").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
     println!(
-        "seeded {NODES} nodes ({:.1} MB JSON) in {:.2}s; listed them in {pages} pages of 500 in {:.2}s",
+        "seeded {NODES} nodes ({:.1} MB JSON) in {:.2}s; listed them in {pages} pages of 500 in {:.2}s; test process RSS {rss}",
         size as f64 / 1e6,
         seeded.as_secs_f64(),
         listed.as_secs_f64()
