@@ -469,10 +469,11 @@ impl Store {
     /// `Err(oldest)` when history no longer reaches back to `cursor`.
     pub fn events_after(&self, cursor: u64, max: usize) -> Result<(Vec<Arc<Event>>, u64), u64> {
         let inner = self.lock();
-        if cursor + 1 < inner.first_rv {
+        let next = cursor.saturating_add(1);
+        if next < inner.first_rv {
             return Err(inner.first_rv - 1);
         }
-        let start = (cursor + 1 - inner.first_rv) as usize;
+        let start = usize::try_from(next - inner.first_rv).unwrap_or(usize::MAX);
         let events = inner.history.range(start.min(inner.history.len())..);
         Ok((events.take(max).cloned().collect(), inner.rv))
     }

@@ -179,7 +179,9 @@ async fn run(sim: Arc<Sim>, spec: WatchSpec, tx: Tx) {
     let mut drops = sim.store.subscribe_drops();
     drops.borrow_and_update();
     let mut shutdown = sim.shutdown.clone();
-    let deadline = spec.timeout.map(|t| tokio::time::Instant::now() + t);
+    let deadline = spec
+        .timeout
+        .and_then(|t| tokio::time::Instant::now().checked_add(t));
 
     // Where the stream starts: the current state as ADDED events, or a given version.
     let mut cursor = match spec.from {

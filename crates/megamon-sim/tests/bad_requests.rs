@@ -262,6 +262,40 @@ async fn bad_requests_get_real_status_codes() {
     .await;
     assert_status(&apply_without_manager, 400, "BadRequest");
 
+    // Extreme numbers are not a crash.
+    let huge = u64::MAX;
+    let far = raw(
+        &c,
+        "GET",
+        &format!("{cms}?watch=1&resourceVersion={huge}&timeoutSeconds=1"),
+        JSON,
+        "",
+    )
+    .await;
+    assert_eq!(far.0, 200);
+    let request = http::Request::get(format!("{cms}?watch=1&timeoutSeconds={huge}"))
+        .body(kube::client::Body::empty())
+        .expect("request");
+    assert_eq!(c.send(request).await.expect("watch").status(), 200);
+    assert_eq!(
+        raw(&c, "GET", &format!("{cms}?limit={huge}"), JSON, "")
+            .await
+            .0,
+        200
+    );
+    assert_status(
+        &raw(
+            &c,
+            "GET",
+            &format!("{cms}?limit=99999999999999999999999"),
+            JSON,
+            "",
+        )
+        .await,
+        400,
+        "BadRequest",
+    );
+
     // The server is still fine.
     assert_eq!(raw(&c, "GET", "/readyz", JSON, "").await.0, 200);
     t.sim.shutdown().await.expect("clean shutdown");
