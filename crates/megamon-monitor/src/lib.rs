@@ -39,6 +39,10 @@ pub struct MonitorOptions {
     pub gke_endpoint: String,
     pub build: BuildInfo,
     pub extra_routes: Option<ExtraRoutes>,
+    /// A kubeconfig to use instead of the standard rules (the demo's simulator).
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// Told the metrics listener's bound address once it listens.
+    pub metrics_listening: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
 }
 
 /// Why the monitor could not start.
@@ -46,6 +50,8 @@ pub struct MonitorOptions {
 pub enum MonitorError {
     #[error("cannot connect to Kubernetes: {0}")]
     Kube(#[from] kube::Error),
+    #[error("kubeconfig: {0}")]
+    Kubeconfig(#[from] kube::config::KubeconfigError),
     #[error(transparent)]
     Gke(#[from] gke::GkeError),
     #[error(transparent)]
@@ -75,7 +81,15 @@ pub async fn run(
             .map_err(|e| MonitorError::Listen(format!("ProbeAddr {addr}: {e}")))?;
     }
 
-    let client = kube::Client::try_default().await?;
+    let client = match &options.kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)?;
+            let config =
+                kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
+            kube::Client::try_from(config)?
+        }
+        None => kube::Client::try_default().await?,
+    };
     let http_client = reqwest::Client::builder().build()?;
 
     // Which cluster: needed for the node pools API and the default bucket path.
@@ -121,9 +135,12 @@ pub async fn run(
         if let Some(extra) = options.extra_routes {
             router = router.merge(extra(fleet_view));
         }
-        http::serve("metrics", addr, router, stop.clone())
+        let bound = http::serve("metrics", addr, router, stop.clone())
             .await
             .map_err(|e| MonitorError::Listen(format!("MetricsAddr {addr}: {e}")))?;
+        if let Some(tell) = options.metrics_listening {
+            let _ = tell.send(bound);
+        }
     }
 
     let (tx, rx) = mpsc::channel::<Stamped>(8192);

@@ -40,6 +40,8 @@ pub enum Command {
     Report(crate::report::ReportArgs),
     /// Validate a configuration file and print the effective configuration.
     CheckConfig,
+    /// Run a simulated TPU fleet, the monitor and its web view, in one process.
+    Demo(crate::demo::DemoArgs),
 }
 
 #[derive(Debug, Args)]
@@ -70,6 +72,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Some(Command::Sim(args)) => run_sim(args),
         Some(Command::Report(args)) => crate::report::run(args),
         Some(Command::CheckConfig) => crate::check_config::run(&cli.config_path),
+        Some(Command::Demo(args)) => crate::demo::run(args),
         None => crate::monitor::run(&cli.config_path, &cli.monitor),
     }
 }

@@ -3,6 +3,7 @@
 
 mod check_config;
 mod cli;
+mod demo;
 mod logging;
 mod monitor;
 mod report;

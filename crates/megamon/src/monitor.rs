@@ -37,6 +37,11 @@ fn listen_override(flag: &str, addr: &Option<String>) -> Result<Option<String>, 
     }
 }
 
+/// The web view and its JSON API, served beside /metrics.
+pub fn web_routes() -> Option<megamon_monitor::ExtraRoutes> {
+    None
+}
+
 pub fn build_info() -> BuildInfo {
     let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
     BuildInfo {
@@ -90,7 +95,9 @@ pub fn run(config_path: &Path, args: &MonitorArgs) -> ExitCode {
         config: loaded.config,
         gke_endpoint: args.gke_endpoint.clone(),
         build,
-        extra_routes: None,
+        extra_routes: web_routes(),
+        kubeconfig: None,
+        metrics_listening: None,
     };
     match runtime.block_on(megamon_monitor::run(options, crate::cli::shutdown_signal())) {
         Ok(()) => {

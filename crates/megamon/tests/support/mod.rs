@@ -33,6 +33,11 @@ pub struct Process {
 }
 
 impl Process {
+    /// Spawns `cmd`, collecting its output lines.
+    pub fn spawn_named(name: &'static str, cmd: Command) -> Process {
+        Process::spawn(name, cmd)
+    }
+
     fn spawn(name: &'static str, mut cmd: Command) -> Process {
         cmd.stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -75,9 +80,18 @@ impl Process {
     }
 
     /// SIGTERM, then the exit code.
-    pub fn terminate(mut self) -> Option<i32> {
+    pub fn terminate(self) -> Option<i32> {
+        self.signal("-TERM")
+    }
+
+    /// SIGINT (Ctrl-C), then the exit code.
+    pub fn interrupt(self) -> Option<i32> {
+        self.signal("-INT")
+    }
+
+    fn signal(mut self, signal: &str) -> Option<i32> {
         let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let _ = Command::new("kill").args([signal, &pid]).status();
         let start = Instant::now();
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {

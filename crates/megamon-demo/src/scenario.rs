@@ -1,0 +1,450 @@
+//! The demo's scenario: a small TPU fleet kept busy through the Kubernetes API
+//! of the simulator, the way real controllers would drive it. Each node pool
+//! runs a loop: a JobSet is created, nodes join, the leader pod lands, the
+//! JobSet becomes ready, runs, is interrupted (a node NotReady or Unknown, a
+//! spot preemption, a degraded slice), recovers, completes and is deleted; then
+//! the next one starts. Durations come from a seeded generator and are divided
+//! by `speed`.
+
+use std::time::Duration;
+
+use kube::Client;
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use megamon_core::entity::labels;
+use serde_json::{Value, json};
+
+use crate::rng::Rng;
+
+/// One node pool of the demo fleet.
+#[derive(Debug, Clone)]
+pub struct PoolSpec {
+    pub name: &'static str,
+    pub topology: &'static str,
+    /// chips(topology) / 4 (the simulated machine type has 4 chips per node).
+    pub nodes: usize,
+    pub accelerator: &'static str,
+    pub spot: bool,
+}
+
+/// Three or more pools of different topologies; one spot pool.
+pub const FLEET: [PoolSpec; 4] = [
+    PoolSpec {
+        name: "tpu-v5e-4x8-a",
+        topology: "4x8",
+        nodes: 8,
+        accelerator: "tpu-v5-lite-podslice",
+        spot: false,
+    },
+    PoolSpec {
+        name: "tpu-v6e-2x4-spot",
+        topology: "2x4",
+        nodes: 2,
+        accelerator: "tpu-v6e-slice",
+        spot: true,
+    },
+    PoolSpec {
+        name: "tpu-v5p-2x2x4-c",
+        topology: "2x2x4",
+        nodes: 4,
+        accelerator: "tpu-v5p-slice",
+        spot: false,
+    },
+    PoolSpec {
+        name: "tpu-v5e-8x8-d",
+        topology: "8x8",
+        nodes: 16,
+        accelerator: "tpu-v5-lite-podslice",
+        spot: false,
+    },
+];
+
+const NAMESPACE: &str = "default";
+
+/// What breaks in an interruption.
+#[derive(Debug, Clone, Copy)]
+enum Disruption {
+    NodeNotReady,
+    NodesUnknown,
+    SpotPreemption,
+    SliceDegraded,
+}
+
+/// Typed-enough access to the objects the scenario writes.
+#[derive(Clone)]
+struct Cluster {
+    nodes: Api<DynamicObject>,
+    pods: Api<DynamicObject>,
+    jobsets: Api<DynamicObject>,
+    slices: Api<DynamicObject>,
+}
+
+fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
+}
+
+impl Cluster {
+    fn new(client: Client) -> Self {
+        Cluster {
+            nodes: Api::all_with(client.clone(), &resource("", "v1", "Node", "nodes")),
+            pods: Api::namespaced_with(
+                client.clone(),
+                NAMESPACE,
+                &resource("", "v1", "Pod", "pods"),
+            ),
+            jobsets: Api::namespaced_with(
+                client.clone(),
+                NAMESPACE,
+                &resource("jobset.x-k8s.io", "v1alpha2", "JobSet", "jobsets"),
+            ),
+            slices: Api::all_with(
+                client,
+                &resource("accelerator.gke.io", "v1beta1", "Slice", "slices"),
+            ),
+        }
+    }
+}
+
+/// Logs a failed API call; the scenario carries on (the demo must not die
+/// because one write failed).
+fn check<T>(what: &str, result: Result<T, kube::Error>) -> Option<T> {
+    match result {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::warn!(action = what, error = %e, "demo scenario step failed");
+            None
+        }
+    }
+}
+
+async fn create(api: &Api<DynamicObject>, what: &str, object: Value) {
+    match serde_json::from_value::<DynamicObject>(object) {
+        Ok(obj) => {
+            check(what, api.create(&PostParams::default(), &obj).await);
+        }
+        Err(e) => tracing::warn!(action = what, error = %e, "demo object is malformed"),
+    }
+}
+
+async fn patch(api: &Api<DynamicObject>, what: &str, name: &str, body: Value) {
+    check(
+        what,
+        api.patch(name, &PatchParams::default(), &Patch::Merge(&body))
+            .await,
+    );
+}
+
+async fn patch_status(api: &Api<DynamicObject>, what: &str, name: &str, status: Value) {
+    let body = json!({ "status": status });
+    check(
+        what,
+        api.patch_status(name, &PatchParams::default(), &Patch::Merge(&body))
+            .await,
+    );
+}
+
+async fn delete(api: &Api<DynamicObject>, what: &str, name: &str) {
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(status)) if status.code == 404 => {}
+        Err(e) => tracing::warn!(action = what, error = %e, "demo scenario step failed"),
+    }
+}
+
+fn ready_condition(status: &str) -> Value {
+    json!([
+        {"type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory"},
+        {"type": "Ready", "status": status, "reason": if status == "True" { "KubeletReady" } else { "NodeStatusUnknown" },
+         "lastTransitionTime": jiff::Timestamp::now().to_string()}
+    ])
+}
+
+/// Runs the fleet until the task is dropped.
+pub async fn drive(client: Client, seed: u64, speed: f64, slices: bool) {
+    let cluster = Cluster::new(client);
+    let mut rng = Rng::new(seed);
+    let mut tasks = Vec::new();
+    for (index, pool) in FLEET.iter().enumerate() {
+        let actor = PoolActor {
+            cluster: cluster.clone(),
+            pool: pool.clone(),
+            rng: rng.fork(),
+            speed,
+            slices,
+            // The first pool's first cycle is quick, so that within 30 s of
+            // start every family shows an interruption, a recovery and a
+            // completed JobSet.
+            quick_start: index == 0,
+            start_delay: index as f64 * 1.5,
+        };
+        tasks.push(tokio::spawn(actor.run()));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+struct PoolActor {
+    cluster: Cluster,
+    pool: PoolSpec,
+    rng: Rng,
+    speed: f64,
+    slices: bool,
+    quick_start: bool,
+    start_delay: f64,
+}
+
+impl PoolActor {
+    async fn sleep(&self, secs: f64) {
+        tokio::time::sleep(Duration::from_secs_f64((secs / self.speed).max(0.0))).await;
+    }
+
+    fn node_name(&self, i: usize) -> String {
+        format!("gke-{}-{i:02}", self.pool.name)
+    }
+
+    fn node(&self, i: usize, jobset: &str) -> Value {
+        let mut labels_map = json!({
+            labels::NODE_POOL: self.pool.name,
+            labels::TPU_TOPOLOGY: self.pool.topology,
+            labels::TPU_ACCELERATOR: self.pool.accelerator,
+            labels::ACCELERATOR_COUNT: "4",
+            labels::PROVISIONER_JOBSET_NAMESPACE: NAMESPACE,
+            labels::PROVISIONER_JOBSET_NAME: jobset,
+            "kubernetes.io/hostname": self.node_name(i),
+            "node.kubernetes.io/instance-type": "tpu7x-standard-4t",
+        });
+        if self.pool.spot {
+            labels_map[labels::SPOT] = json!("true");
+        }
+        json!({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": self.node_name(i), "labels": labels_map},
+            "spec": {"taints": [{"key": "google.com/tpu", "value": "present", "effect": "NoSchedule"}]},
+            "status": {"conditions": ready_condition("True"),
+                       "capacity": {"google.com/tpu": "4", "cpu": "224", "memory": "400Gi"}}
+        })
+    }
+
+    fn jobset(&self, name: &str) -> Value {
+        let mut selector = json!({
+            labels::TPU_ACCELERATOR: self.pool.accelerator,
+            labels::TPU_TOPOLOGY: self.pool.topology,
+        });
+        if self.pool.spot {
+            selector[labels::SPOT] = json!("true");
+        }
+        json!({
+            "apiVersion": "jobset.x-k8s.io/v1alpha2", "kind": "JobSet",
+            "metadata": {"name": name, "namespace": NAMESPACE},
+            "spec": {"replicatedJobs": [{"name": "workers", "replicas": 1, "template": {"spec": {
+                "parallelism": self.pool.nodes, "completions": self.pool.nodes, "backoffLimit": 0,
+                "template": {"spec": {
+                    "nodeSelector": selector,
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "trainer", "image": "us-docker.pkg.dev/demo/trainer:latest",
+                                    "resources": {"limits": {"google.com/tpu": "4"}}}]
+                }}
+            }}}]}
+        })
+    }
+
+    async fn set_jobset(&self, name: &str, ready: u64, succeeded: u64, conditions: Value) {
+        let mut status = json!({
+            "replicatedJobsStatus": [{"name": "workers", "ready": ready, "succeeded": succeeded,
+                                      "failed": 0, "active": ready, "suspended": 0}],
+            "conditions": conditions,
+        });
+        // As the JobSet controller does once a terminal condition is set.
+        if succeeded > 0 {
+            status["terminalState"] = json!("Completed");
+        }
+        patch_status(&self.cluster.jobsets, "jobset status", name, status).await;
+    }
+
+    async fn set_slice(&self, name: &str, ready: &str) {
+        if self.slices {
+            let status = json!({"conditions": [{"type": "Ready", "status": ready, "reason": "Demo", "message": "",
+                "lastTransitionTime": jiff::Timestamp::now().to_string()}]});
+            patch_status(&self.cluster.slices, "slice status", name, status).await;
+        }
+    }
+
+    async fn set_node(&self, i: usize, ready: &str) {
+        let name = self.node_name(i);
+        patch_status(
+            &self.cluster.nodes,
+            "node status",
+            &name,
+            json!({"conditions": ready_condition(ready)}),
+        )
+        .await;
+    }
+
+    /// Nodes join one by one, labelled for `jobset`.
+    async fn provision(&mut self, jobset: &str) {
+        for i in 0..self.pool.nodes {
+            let node = self.node(i, jobset);
+            let name = self.node_name(i);
+            match self.cluster.nodes.get_opt(&name).await {
+                Ok(Some(_)) => {
+                    patch(
+                        &self.cluster.nodes,
+                        "relabel node",
+                        &name,
+                        json!({"metadata": {"labels": {
+                        labels::PROVISIONER_JOBSET_NAME: jobset}}}),
+                    )
+                    .await;
+                }
+                Ok(None) => create(&self.cluster.nodes, "create node", node).await,
+                Err(e) => tracing::warn!(error = %e, "demo: cannot read node"),
+            }
+            let pause = if self.quick_start {
+                0.2
+            } else {
+                self.rng.range(0.2, 0.6)
+            };
+            self.sleep(pause).await;
+        }
+    }
+
+    async fn run(mut self) {
+        self.sleep(self.start_delay).await;
+        let mut generation = 0u32;
+        loop {
+            generation += 1;
+            let js = format!(
+                "{}-train-{generation}",
+                self.pool.name.trim_start_matches("tpu-")
+            );
+            tracing::info!(jobset = %js, pool = self.pool.name, "demo: new JobSet");
+            create(&self.cluster.jobsets, "create jobset", self.jobset(&js)).await;
+            if self.slices {
+                let slice = json!({
+                    "apiVersion": "accelerator.gke.io/v1beta1", "kind": "Slice",
+                    "metadata": {"name": js, "labels": {
+                        labels::SLICE_OWNER_KIND: "JobSet", labels::SLICE_OWNER_NAME: js,
+                        labels::SLICE_OWNER_NAMESPACE: NAMESPACE}},
+                    "spec": {"type": self.pool.accelerator, "topology": self.pool.topology}
+                });
+                create(&self.cluster.slices, "create slice", slice).await;
+                self.set_slice(&js, "False").await;
+            }
+            self.provision(&js).await;
+            let leader = json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": format!("{js}-workers-0-0"), "namespace": NAMESPACE, "labels": {
+                    labels::JOBSET_NAME: js, labels::JOB_COMPLETION_INDEX: "0",
+                    labels::JOB_NAME: format!("{js}-workers-0")}},
+                "spec": {"nodeName": self.node_name(0), "containers": [{"name": "trainer", "image": "trainer"}]}
+            });
+            create(&self.cluster.pods, "create leader pod", leader).await;
+            self.sleep(1.0).await;
+            self.set_jobset(&js, 1, 0, json!([])).await;
+            self.set_slice(&js, "True").await;
+
+            let interruptions = if self.quick_start {
+                1
+            } else {
+                1 + self.rng.below(2)
+            };
+            for _ in 0..interruptions {
+                let run = if self.quick_start {
+                    4.0
+                } else {
+                    self.rng.range(6.0, 14.0)
+                };
+                self.sleep(run).await;
+                self.interrupt(&js).await;
+            }
+            let tail = if self.quick_start {
+                3.0
+            } else {
+                self.rng.range(3.0, 8.0)
+            };
+            self.sleep(tail).await;
+            let done = json!([{"type": "Completed", "status": "True", "reason": "AllJobsCompleted",
+                "message": "jobset completed successfully", "lastTransitionTime": jiff::Timestamp::now().to_string()}]);
+            self.set_jobset(&js, 0, 1, done).await;
+            let linger = if self.quick_start {
+                6.0
+            } else {
+                self.rng.range(5.0, 10.0)
+            };
+            self.sleep(linger).await;
+            delete(
+                &self.cluster.pods,
+                "delete leader pod",
+                &format!("{js}-workers-0-0"),
+            )
+            .await;
+            delete(&self.cluster.jobsets, "delete jobset", &js).await;
+            if self.slices {
+                delete(&self.cluster.slices, "delete slice", &js).await;
+            }
+            self.quick_start = false;
+            let gap = self.rng.range(1.0, 3.0);
+            self.sleep(gap).await;
+        }
+    }
+
+    async fn interrupt(&mut self, js: &str) {
+        let disruption = if self.pool.spot {
+            Disruption::SpotPreemption
+        } else if self.quick_start {
+            Disruption::NodeNotReady
+        } else {
+            match self.rng.below(if self.slices { 3 } else { 2 }) {
+                0 => Disruption::NodeNotReady,
+                1 => Disruption::NodesUnknown,
+                _ => Disruption::SliceDegraded,
+            }
+        };
+        tracing::info!(jobset = %js, pool = self.pool.name, ?disruption, "demo: interruption");
+        let victim = self.rng.below(self.pool.nodes);
+        let second = (victim + 1) % self.pool.nodes;
+        match disruption {
+            Disruption::NodeNotReady => self.set_node(victim, "False").await,
+            Disruption::NodesUnknown => {
+                self.set_node(victim, "Unknown").await;
+                self.set_node(second, "Unknown").await;
+            }
+            Disruption::SpotPreemption => {
+                for i in 0..self.pool.nodes {
+                    delete(&self.cluster.nodes, "preempt node", &self.node_name(i)).await;
+                }
+            }
+            Disruption::SliceDegraded => {}
+        }
+        self.set_slice(
+            js,
+            if matches!(disruption, Disruption::NodesUnknown) {
+                "Unknown"
+            } else {
+                "False"
+            },
+        )
+        .await;
+        self.set_jobset(js, 0, 0, json!([])).await;
+
+        let down = if self.quick_start {
+            3.0
+        } else {
+            self.rng.range(3.0, 9.0)
+        };
+        self.sleep(down).await;
+        match disruption {
+            Disruption::NodeNotReady => self.set_node(victim, "True").await,
+            Disruption::NodesUnknown => {
+                self.set_node(victim, "True").await;
+                self.set_node(second, "True").await;
+            }
+            Disruption::SpotPreemption => self.provision(js).await,
+            Disruption::SliceDegraded => {}
+        }
+        self.sleep(0.5).await;
+        self.set_slice(js, "True").await;
+        self.set_jobset(js, 1, 0, json!([])).await;
+    }
+}

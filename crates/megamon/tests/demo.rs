@@ -1,0 +1,88 @@
+//! `megamon demo` as a newcomer runs it: every family shows within 30 s
+//! (checked at twice the pace within 15 s), and Ctrl-C stops it cleanly.
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use support::{Metrics, Process, wait_for};
+
+#[test]
+fn demo_shows_every_family_quickly_and_stops_on_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("demo.kubeconfig");
+    let mut cmd = Command::new(support::BIN);
+    cmd.args([
+        "demo",
+        "--listen",
+        "127.0.0.1:0",
+        "--speed",
+        "2",
+        "--random-seed",
+        "7",
+        "--kubeconfig-out",
+    ])
+    .arg(&kubeconfig)
+    .env("RUST_LOG", "warn");
+    let demo = Process::spawn_named("megamon demo", cmd);
+    let metrics_url = wait_for("the demo's URLs", Duration::from_secs(20), || {
+        demo.log().iter().find_map(|l| {
+            l.trim()
+                .strip_prefix("metrics:")
+                .map(|u| u.trim().trim_start_matches("http://").to_string())
+        })
+    });
+    let addr = metrics_url.trim_end_matches("/metrics").to_string();
+    assert!(demo.log().iter().any(|l| l.contains("web view:")));
+    assert!(
+        demo.log()
+            .iter()
+            .any(|l| l.contains(&kubeconfig.display().to_string()))
+    );
+
+    let scrape = || -> Option<Metrics> {
+        let (status, body) = support::http_get(&addr, "/metrics")?;
+        (status == 200).then(|| Metrics::parse(&body))
+    };
+    let any = |m: &Metrics, name: &str, pred: &dyn Fn(f64) -> bool| {
+        m.values(name, &[]).into_iter().any(pred)
+    };
+    let mut pools_seen_down = false;
+    let mut pools_seen_up = false;
+    let started = std::time::Instant::now();
+    let last = wait_for("every family busy", Duration::from_secs(15), || {
+        let m = scrape()?;
+        pools_seen_down |= any(&m, "megamon_nodepool_up", &|v| v == 0.0);
+        pools_seen_up |= any(&m, "megamon_nodepool_up", &|v| v == 1.0);
+        let ok = pools_seen_down
+            && pools_seen_up
+            && m.values("megamon_nodepool_up", &[]).len() >= 3
+            && any(&m, "megamon_nodepool_interruption_count", &|v| v >= 1.0)
+            && any(&m, "megamon_jobset_interruption_count", &|v| v >= 1.0)
+            && any(&m, "megamon_jobset_recovery_count", &|v| v >= 1.0)
+            && any(&m, "megamon_jobset_nodes_up", &|v| v == 1.0)
+            && !m.values("megamon_nodepool_job_scheduled", &[]).is_empty();
+        ok.then_some(m)
+    });
+    eprintln!("every family busy after {:?} at speed 2", started.elapsed());
+    assert!(last.get("megamon_build_info", &[]).is_some());
+    // A completed JobSet, as kubectl shows it.
+    wait_for("a completed JobSet", Duration::from_secs(15), || {
+        let out = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args([
+                "get",
+                "jobsets",
+                "-o",
+                "jsonpath={.items[*].status.terminalState}",
+            ])
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&out.stdout)
+            .contains("Completed")
+            .then_some(())
+    });
+    assert_eq!(demo.interrupt(), Some(0), "Ctrl-C exits 0");
+}
