@@ -51,6 +51,12 @@ spec:
         .to_string(),
     )
     .expect("write");
+    // The namespace the widget needed, declared after it: its labels win.
+    std::fs::write(
+        seeds.join("c-namespace.yaml"),
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: fleet\n  labels:\n    team: tpu\n",
+    )
+    .expect("write");
     std::fs::write(seeds.join("ignored.txt"), "not a seed").expect("write");
     let single = dir.path().join("cm.yaml");
     std::fs::write(
@@ -79,6 +85,9 @@ spec:
     );
     let cms: Api<ConfigMap> = Api::default_namespaced(client.clone());
     assert!(cms.get_opt("settings").await.expect("get").is_some());
+    let ns = t.get_json(&["namespace", "fleet"]).await;
+    assert_eq!(ns["metadata"]["labels"]["team"], "tpu");
+    assert_eq!(ns["status"]["phase"], "Active");
     let widget = t.get_json(&["-n", "fleet", "widget", "w1"]).await;
     assert_eq!(widget["spec"]["size"], 3);
     t.sim.shutdown().await.expect("clean shutdown");
