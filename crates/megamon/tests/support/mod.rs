@@ -193,13 +193,10 @@ impl Cluster {
         stdout
     }
 
-    /// `kubectl apply -f -` of JSON objects.
+    /// `kubectl apply -f -` of JSON objects, as a stream of documents.
     pub fn apply(&self, objects: &[serde_json::Value]) {
-        let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": objects});
-        self.kubectl_stdin(
-            &["apply", "--validate=false", "-f", "-"],
-            Some(&list.to_string()),
-        );
+        let stream: Vec<String> = objects.iter().map(|o| o.to_string()).collect();
+        self.kubectl_stdin(&["apply", "-f", "-"], Some(&stream.join("\n")));
     }
 
     /// Sets a node's Ready condition through the status subresource.
