@@ -39,7 +39,7 @@ fn listen_override(flag: &str, addr: &Option<String>) -> Result<Option<String>, 
 
 /// The web view and its JSON API, served beside /metrics.
 pub fn web_routes() -> Option<megamon_monitor::ExtraRoutes> {
-    None
+    Some(Box::new(megamon_web::router))
 }
 
 pub fn build_info() -> BuildInfo {

@@ -1,0 +1,214 @@
+//! The JSON API behind the page (`/api/v1/...`, documented in `docs/api.md`).
+//!
+//! Field names follow the report: up-ness and summaries keep the original's
+//! names and integer-nanosecond durations, so one parser reads both.
+
+use std::collections::BTreeMap;
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use jiff::Timestamp;
+use megamon_core::kind::UnknownKind;
+use megamon_core::report::ScheduledJob;
+use megamon_core::{EntityKind, EntitySnapshot, Snapshot, Summary, UpEvent, Upness};
+use megamon_monitor::view::FleetView;
+use serde::Serialize;
+
+pub fn router(view: FleetView) -> Router {
+    Router::new()
+        .route("/api/v1/fleet", get(fleet))
+        .route("/api/v1/entities/{kind}/{key}", get(entity))
+        .route("/api/v1", get(unknown_endpoint))
+        .route("/api/v1/", get(unknown_endpoint))
+        .route("/api/v1/{*rest}", get(unknown_endpoint))
+        .with_state(view)
+}
+
+/// Why a request got no data; each becomes a JSON `{"error": "..."}` body.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Before the monitor's first aggregation there is nothing to show.
+    #[error("not ready")]
+    NotReady,
+    #[error(transparent)]
+    BadKind(#[from] UnknownKind),
+    #[error("no {kind} entity with key {key:?} in the latest snapshot")]
+    UnknownEntity { kind: EntityKind, key: String },
+    #[error("bad request path: {0}")]
+    BadPath(String),
+    #[error("no API endpoint at {0} (see docs/api.md)")]
+    NoSuchEndpoint(String),
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::BadKind(_) | ApiError::BadPath(_) => StatusCode::BAD_REQUEST,
+            ApiError::UnknownEntity { .. } | ApiError::NoSuchEndpoint(_) => StatusCode::NOT_FOUND,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody {
+    error: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: self.to_string(),
+        };
+        (self.status(), no_store(), Json(body)).into_response()
+    }
+}
+
+/// Every answer reflects the live fleet: never cache it.
+fn no_store() -> [(header::HeaderName, &'static str); 1] {
+    [(header::CACHE_CONTROL, "no-store")]
+}
+
+/// `GET /api/v1/fleet`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FleetBody<'a> {
+    pub taken_at: Timestamp,
+    pub families: Vec<FamilyBody<'a>>,
+    /// Node pool → the JobSet leader job scheduled on it.
+    pub scheduling: &'a BTreeMap<String, ScheduledJob>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FamilyBody<'a> {
+    /// `jobsets`, `jobset-nodes`, `node-pools` or `slices`.
+    pub kind: &'static str,
+    /// The metric family: `jobset`, `jobset.nodes`, `nodepool`, `slice`.
+    pub family: &'static str,
+    pub entities: Vec<EntityBody<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EntityBody<'a> {
+    pub key: &'a str,
+    pub up: bool,
+    pub state: &'static str,
+    pub upness: &'a Upness,
+    pub summary: &'a Summary,
+    /// Up time over observed time, in percent; `null` before any time passed.
+    pub up_percent: Option<f64>,
+}
+
+impl<'a> EntityBody<'a> {
+    pub fn new(e: &'a EntitySnapshot) -> Self {
+        EntityBody {
+            key: &e.key,
+            up: e.up,
+            state: state(e),
+            upness: &e.upness,
+            summary: &e.summary,
+            up_percent: up_percent(&e.summary),
+        }
+    }
+}
+
+/// `GET /api/v1/entities/{kind}/{key}`: the entity as in the fleet, plus where it
+/// belongs and its stored transitions.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EntityDetailBody<'a> {
+    pub kind: &'static str,
+    pub family: &'static str,
+    pub taken_at: Timestamp,
+    #[serde(flatten)]
+    pub entity: EntityBody<'a>,
+    /// The JobSet scheduled on this node pool, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheduled: Option<&'a ScheduledJob>,
+    pub events: Vec<UpEvent>,
+}
+
+/// `up`, `down`, or `down (planned)` for planned downtime (a completed JobSet,
+/// a pool being stopped or deleted).
+pub fn state(e: &EntitySnapshot) -> &'static str {
+    if e.up {
+        "up"
+    } else if e.upness.expected_down {
+        "down (planned)"
+    } else {
+        "down"
+    }
+}
+
+pub fn up_percent(s: &Summary) -> Option<f64> {
+    let total = (s.up_time + s.down_time).as_secs_f64();
+    (total > 0.0).then(|| 100.0 * s.up_time.as_secs_f64() / total)
+}
+
+fn latest(view: &FleetView) -> Result<std::sync::Arc<Snapshot>, ApiError> {
+    view.latest().ok_or(ApiError::NotReady)
+}
+
+async fn fleet(State(view): State<FleetView>) -> Result<Response, ApiError> {
+    let snapshot = latest(&view)?;
+    let body = FleetBody {
+        taken_at: snapshot.taken_at,
+        families: snapshot
+            .families
+            .iter()
+            .map(|f| FamilyBody {
+                kind: f.kind.name(),
+                family: f.kind.metric_family(),
+                entities: f.entities.iter().map(EntityBody::new).collect(),
+            })
+            .collect(),
+        scheduling: &snapshot.scheduling,
+    };
+    Ok((no_store(), Json(body)).into_response())
+}
+
+async fn entity(
+    State(view): State<FleetView>,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let Path((kind, key)) = path.map_err(|e| ApiError::BadPath(e.body_text()))?;
+    let kind: EntityKind = kind.parse()?;
+    let snapshot = latest(&view)?;
+    let unknown = || ApiError::UnknownEntity {
+        kind,
+        key: key.clone(),
+    };
+    let found = snapshot
+        .family(kind)
+        .and_then(|f| f.entities.iter().find(|e| e.key == key))
+        .ok_or_else(unknown)?;
+    // No timeline only while the monitor stops: the entity is still worth showing.
+    let events = view
+        .timeline(kind, &key)
+        .await
+        .map(|t| t.events().to_vec())
+        .unwrap_or_default();
+    let scheduled = match kind {
+        EntityKind::NodePools => snapshot.scheduling.get(&key),
+        _ => None,
+    };
+    let body = EntityDetailBody {
+        kind: kind.name(),
+        family: kind.metric_family(),
+        taken_at: snapshot.taken_at,
+        entity: EntityBody::new(found),
+        scheduled,
+        events,
+    };
+    Ok((no_store(), Json(body)).into_response())
+}
+
+async fn unknown_endpoint(uri: Uri) -> ApiError {
+    ApiError::NoSuchEndpoint(uri.path().to_string())
+}

@@ -1,0 +1,291 @@
+//! The JSON API and the embedded page over real HTTP, against a `FleetView`
+//! fed by the test.
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use megamon_core::{
+    EntityKind, EntitySnapshot, FamilySnapshot, Snapshot, Summary, Timeline, Upness,
+};
+use serde_json::json;
+use support::{get, realistic_fleet, serve};
+
+fn taken_at() -> Timestamp {
+    "2026-11-25T03:00:00Z".parse().unwrap()
+}
+
+#[tokio::test]
+async fn fleet_lists_every_family_with_state_summary_and_up_percent() {
+    let fleet = realistic_fleet(taken_at());
+    let served = serve(Some(fleet.snapshot), fleet.timelines).await;
+
+    let res = get(served.addr, "/api/v1/fleet").await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert!(
+        res.header("content-type")
+            .unwrap()
+            .starts_with("application/json")
+    );
+    assert_eq!(res.header("cache-control"), Some("no-store"));
+    let body = res.json();
+    assert_eq!(body["takenAt"], "2026-11-25T03:00:00Z");
+    let kinds: Vec<_> = body["families"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["kind"].as_str().unwrap(), f["family"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("jobsets", "jobset"),
+            ("node-pools", "nodepool"),
+            ("slices", "slice")
+        ]
+    );
+    assert_eq!(
+        body["scheduling"]["pool-a"],
+        json!({"jobName": "llm-pretrain-v5p-workers-0", "jobsetName": "llm-pretrain-v5p"})
+    );
+
+    let pools = &body["families"][1]["entities"];
+    let entity = |key: &str| {
+        pools
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["key"] == key)
+            .unwrap_or_else(|| panic!("{key} in {pools}"))
+            .clone()
+    };
+    let a = entity("pool-a");
+    assert_eq!(a["up"], true);
+    assert_eq!(a["state"], "up");
+    // Original field names, integer nanoseconds.
+    assert_eq!(a["upness"]["expectedCount"], 32);
+    assert_eq!(a["upness"]["nodePoolName"], "pool-a");
+    assert_eq!(a["upness"]["ed"], false);
+    assert_eq!(
+        a["summary"]["downTimeProvisioned"],
+        22 * 60 * 1_000_000_000u64
+    );
+    assert_eq!(a["summary"]["interruptionCount"], 1);
+    assert_eq!(a["summary"]["recoveryCount"], 1);
+    let up = a["upPercent"].as_f64().unwrap();
+    assert!(up > 90.0 && up < 100.0, "{up}");
+
+    assert_eq!(entity("pool-b")["state"], "down");
+    let c = entity("pool-c");
+    assert_eq!(c["state"], "down (planned)");
+    assert_eq!(c["up"], false);
+    assert_eq!(c["upness"]["ed"], true);
+    assert_eq!(c["upness"]["status"], "STOPPING");
+}
+
+#[tokio::test]
+async fn up_percent_is_null_before_any_time_passed() {
+    let at = taken_at();
+    let timeline = Timeline::from_events(vec![megamon_core::UpEvent {
+        up: false,
+        expected_down: false,
+        timestamp: at,
+    }]);
+    let snapshot = Snapshot {
+        taken_at: at,
+        families: vec![FamilySnapshot {
+            kind: EntityKind::Slices,
+            entities: vec![EntitySnapshot {
+                key: "fresh".into(),
+                upness: Upness::default(),
+                up: false,
+                summary: timeline.summarize(at),
+            }],
+        }],
+        scheduling: Default::default(),
+    };
+    let served = serve(Some(snapshot), HashMap::new()).await;
+    let body = get(served.addr, "/api/v1/fleet").await.json();
+    let e = &body["families"][0]["entities"][0];
+    assert_eq!(e["upPercent"], serde_json::Value::Null);
+    assert_eq!(e["summary"]["upTime"], 0);
+}
+
+#[tokio::test]
+async fn entity_has_its_summary_and_stored_transitions() {
+    let fleet = realistic_fleet(taken_at());
+    let served = serve(Some(fleet.snapshot), fleet.timelines).await;
+
+    let res = get(served.addr, "/api/v1/entities/node-pools/pool-a").await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    let body = res.json();
+    assert_eq!(body["kind"], "node-pools");
+    assert_eq!(body["family"], "nodepool");
+    assert_eq!(body["key"], "pool-a");
+    assert_eq!(body["state"], "up");
+    assert_eq!(body["takenAt"], "2026-11-25T03:00:00Z");
+    assert_eq!(body["scheduled"]["jobsetName"], "llm-pretrain-v5p");
+    assert_eq!(body["summary"]["interruptionCount"], 1);
+    let events = body["events"].as_array().unwrap();
+    assert_eq!(events.len(), 6);
+    // The stored format: `ed` only on planned downs.
+    assert_eq!(
+        events[0],
+        json!({"up": false, "ts": "2026-11-22T02:20:00Z"})
+    );
+    assert_eq!(
+        events[2],
+        json!({"up": false, "ed": true, "ts": "2026-11-23T02:20:00Z"})
+    );
+    assert_eq!(events[3]["up"], true);
+
+    // A JobSet by uid; not a node pool, so nothing scheduled.
+    let res = get(
+        served.addr,
+        "/api/v1/entities/jobsets/9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    let body = res.json();
+    assert_eq!(body["state"], "down (planned)");
+    assert_eq!(body["upness"]["status"], "Completed");
+    assert!(body.get("scheduled").is_none());
+    assert_eq!(body["events"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn keys_are_percent_decoded() {
+    let at = taken_at();
+    let key = "odd key/with slash";
+    let snapshot = Snapshot {
+        taken_at: at,
+        families: vec![FamilySnapshot {
+            kind: EntityKind::Slices,
+            entities: vec![EntitySnapshot {
+                key: key.into(),
+                upness: Upness::default(),
+                up: false,
+                summary: Summary::default(),
+            }],
+        }],
+        scheduling: Default::default(),
+    };
+    let served = serve(Some(snapshot), HashMap::new()).await;
+    let res = get(
+        served.addr,
+        "/api/v1/entities/slices/odd%20key%2Fwith%20slash",
+    )
+    .await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    let body = res.json();
+    assert_eq!(body["key"], key);
+    // No stored timeline (the monitor is stopping): still the entity, no events.
+    assert_eq!(body["events"], json!([]));
+    let res = get(served.addr, "/api/v1/entities/node%2Dpools/x").await;
+    assert_eq!(res.status, 404, "{}", res.body);
+}
+
+#[tokio::test]
+async fn errors_are_json_with_the_right_status() {
+    let fleet = realistic_fleet(taken_at());
+    let served = serve(Some(fleet.snapshot), fleet.timelines).await;
+
+    let res = get(served.addr, "/api/v1/entities/node-pools/pool-z").await;
+    assert_eq!(res.status, 404);
+    assert!(
+        res.header("content-type")
+            .unwrap()
+            .starts_with("application/json")
+    );
+    assert_eq!(
+        res.json(),
+        json!({"error": "no node-pools entity with key \"pool-z\" in the latest snapshot"})
+    );
+
+    let res = get(served.addr, "/api/v1/entities/pods/pool-a").await;
+    assert_eq!(res.status, 400);
+    let error = res.json()["error"].as_str().unwrap().to_string();
+    assert!(
+        error.contains("\"pods\"") && error.contains("node-pools"),
+        "{error}"
+    );
+
+    // JobSet nodes are switched off while slices are on: known kind, no entity.
+    let res = get(served.addr, "/api/v1/entities/jobset-nodes/pool-a").await;
+    assert_eq!(res.status, 404);
+
+    let res = get(served.addr, "/api/v1/nodes").await;
+    assert_eq!(res.status, 404);
+    assert!(
+        res.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("/api/v1/nodes")
+    );
+}
+
+#[tokio::test]
+async fn not_ready_before_the_first_aggregation_then_live() {
+    let served = serve(None, HashMap::new()).await;
+    for path in ["/api/v1/fleet", "/api/v1/entities/node-pools/pool-a"] {
+        let res = get(served.addr, path).await;
+        assert_eq!(res.status, 503, "{path}");
+        assert_eq!(res.json(), json!({"error": "not ready"}), "{path}");
+    }
+    // A bad kind is the caller's mistake whatever the monitor's state.
+    assert_eq!(
+        get(served.addr, "/api/v1/entities/pods/x").await.status,
+        400
+    );
+    // The page itself is served while waiting (it says so).
+    assert_eq!(get(served.addr, "/").await.status, 200);
+
+    // The next publication is what the API answers with.
+    let fleet = realistic_fleet(taken_at());
+    served
+        .snapshots
+        .send_replace(Some(Arc::new(fleet.snapshot)));
+    let res = get(served.addr, "/api/v1/fleet").await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert_eq!(res.json()["families"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn page_and_assets_are_embedded_and_self_contained() {
+    let served = serve(None, HashMap::new()).await;
+
+    let page = get(served.addr, "/").await;
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert!(page.body.contains("assets/app.js") && page.body.contains("assets/app.css"));
+    assert!(page.body.contains("<table class=\"fleet\""));
+
+    let js = get(served.addr, "/assets/app.js").await;
+    assert_eq!(js.status, 200);
+    assert_eq!(
+        js.header("content-type"),
+        Some("text/javascript; charset=utf-8")
+    );
+    assert!(js.body.contains("api/v1/fleet"));
+    let css = get(served.addr, "/assets/app.css").await;
+    assert_eq!(css.status, 200);
+    assert_eq!(css.header("content-type"), Some("text/css; charset=utf-8"));
+
+    // No CDN: nothing is loaded from another origin.
+    for (name, body) in [
+        ("page", &page.body),
+        ("script", &js.body),
+        ("style", &css.body),
+    ] {
+        assert!(
+            !body.contains("http://") && !body.contains("https://") && !body.contains("//cdn"),
+            "{name} refers to another origin"
+        );
+    }
+    assert_eq!(get(served.addr, "/assets/missing.js").await.status, 404);
+}

@@ -1,0 +1,383 @@
+//! Shared by the API and browser tests: a realistic fleet, the web view served
+//! on 127.0.0.1:0 from a `FleetView` the test feeds itself, and a tiny HTTP/1.0
+//! client (one request per connection, no chunked bodies to decode).
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use jiff::{SignedDuration, Timestamp};
+use megamon_core::report::ScheduledJob;
+use megamon_core::{
+    Attrs, EntityKind, EntitySnapshot, FamilySnapshot, Snapshot, Timeline, UpEvent, Upness,
+};
+use megamon_monitor::view::{FleetView, ViewRequest};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+
+/// A fleet and the stored transitions behind it.
+pub struct Fleet {
+    pub snapshot: Snapshot,
+    pub timelines: HashMap<(EntityKind, String), Timeline>,
+}
+
+/// One entity: `steps` are (minutes after first sight, up, planned), the first
+/// is first sight. The summary is computed from the events, as the monitor does.
+struct Entity {
+    key: &'static str,
+    attrs: Attrs,
+    expected: u64,
+    first_seen_minutes_ago: i64,
+    steps: &'static [(i64, bool, bool)],
+    status: &'static str,
+}
+
+fn build(kind: EntityKind, taken_at: Timestamp, entities: Vec<Entity>, fleet: &mut Fleet) {
+    let mut family = FamilySnapshot {
+        kind,
+        entities: Vec::new(),
+    };
+    for e in entities {
+        let first = taken_at - SignedDuration::from_mins(e.first_seen_minutes_ago);
+        let events: Vec<UpEvent> = e
+            .steps
+            .iter()
+            .map(|&(minutes, up, planned)| UpEvent {
+                up,
+                expected_down: planned,
+                timestamp: first + SignedDuration::from_mins(minutes),
+            })
+            .collect();
+        let timeline = Timeline::from_events(events);
+        let last = *timeline.last().expect("fixture entity has events");
+        let ready = if last.up {
+            e.expected
+        } else if last.expected_down {
+            0
+        } else {
+            e.expected.saturating_sub(e.expected.div_ceil(4))
+        };
+        family.entities.push(EntitySnapshot {
+            key: e.key.to_string(),
+            upness: Upness {
+                ready_count: ready,
+                expected_count: e.expected,
+                unknown_count: 0,
+                status: e.status.to_string(),
+                expected_down: last.expected_down,
+                attrs: e.attrs,
+            },
+            up: last.up,
+            summary: timeline.summarize(taken_at),
+        });
+        fleet.timelines.insert((kind, e.key.to_string()), timeline);
+    }
+    fleet.snapshot.families.push(family);
+}
+
+fn jobset(ns: &str, name: &str, uid: &str, accel: &str, topo: &str, chips: u64) -> Attrs {
+    Attrs {
+        jobset_name: name.into(),
+        jobset_namespace: ns.into(),
+        jobset_uid: uid.into(),
+        tpu_accelerator: accel.into(),
+        tpu_topology: topo.into(),
+        tpu_chip_count: chips,
+        ..Attrs::default()
+    }
+}
+
+fn pool(name: &str, accel: &str, topo: &str, chips: u64, spot: bool) -> Attrs {
+    Attrs {
+        node_pool_name: name.into(),
+        tpu_accelerator: accel.into(),
+        tpu_topology: topo.into(),
+        tpu_chip_count: chips,
+        spot,
+        ..Attrs::default()
+    }
+}
+
+fn slice(name: &str, owner: &str, accel: &str, topo: &str, chips: u64) -> Attrs {
+    Attrs {
+        slice_name: name.into(),
+        slice_owner_kind: "JobSet".into(),
+        slice_owner_name: owner.into(),
+        slice_owner_namespace: "research".into(),
+        tpu_accelerator: accel.into(),
+        tpu_topology: topo.into(),
+        tpu_chip_count: chips,
+        ..Attrs::default()
+    }
+}
+
+/// The fleet a platform engineer might see: JobSets (running, interrupted,
+/// completed, failed, provisioning), node pools (one with a planned
+/// maintenance window and an interruption: `pool-a`) and slices.
+pub fn realistic_fleet(taken_at: Timestamp) -> Fleet {
+    let mut fleet = Fleet {
+        snapshot: Snapshot {
+            taken_at,
+            families: Vec::new(),
+            scheduling: BTreeMap::new(),
+        },
+        timelines: HashMap::new(),
+    };
+    const DAY: i64 = 24 * 60;
+    build(
+        EntityKind::JobSets,
+        taken_at,
+        vec![
+            Entity {
+                key: "5f0c2a9e-1b7d-4e8a-9c3f-0a1b2c3d4e5f",
+                attrs: jobset(
+                    "research",
+                    "llm-pretrain-v5p",
+                    "5f0c2a9e-1b7d-4e8a-9c3f-0a1b2c3d4e5f",
+                    "tpu-v5p-slice",
+                    "4x4x8",
+                    128,
+                ),
+                expected: 4,
+                first_seen_minutes_ago: 3 * DAY,
+                steps: &[
+                    (0, false, false),
+                    (14, true, false),
+                    (DAY + 200, false, false),
+                    (DAY + 231, true, false),
+                    (2 * DAY + 300, false, false),
+                    (2 * DAY + 309, true, false),
+                ],
+                status: "",
+            },
+            Entity {
+                key: "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+                attrs: jobset(
+                    "research",
+                    "eval-sweep-0412",
+                    "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+                    "tpu-v5-lite-podslice",
+                    "4x4",
+                    16,
+                ),
+                expected: 2,
+                first_seen_minutes_ago: 20 * 60,
+                steps: &[(0, false, false), (6, true, false), (17 * 60, false, true)],
+                status: "Completed",
+            },
+            Entity {
+                key: "c3d4e5f6-a7b8-4c9d-8e0f-1a2b3c4d5e6f",
+                attrs: jobset(
+                    "serving",
+                    "ft-gemma-7b",
+                    "c3d4e5f6-a7b8-4c9d-8e0f-1a2b3c4d5e6f",
+                    "tpu-v5-lite-podslice",
+                    "2x4",
+                    8,
+                ),
+                expected: 1,
+                first_seen_minutes_ago: 9 * 60,
+                steps: &[
+                    (0, false, false),
+                    (4, true, false),
+                    (8 * 60 + 20, false, false),
+                ],
+                status: "Failed",
+            },
+            Entity {
+                key: "0d1e2f3a-4b5c-4d6e-8f7a-8b9c0d1e2f3a",
+                attrs: jobset(
+                    "research",
+                    "moe-ablation-17",
+                    "0d1e2f3a-4b5c-4d6e-8f7a-8b9c0d1e2f3a",
+                    "tpu-v5p-slice",
+                    "2x2x4",
+                    16,
+                ),
+                expected: 1,
+                first_seen_minutes_ago: 7,
+                steps: &[(0, false, false)],
+                status: "",
+            },
+        ],
+        &mut fleet,
+    );
+    build(
+        EntityKind::NodePools,
+        taken_at,
+        vec![
+            Entity {
+                key: "pool-a",
+                attrs: pool("pool-a", "tpu-v5p-slice", "4x4x8", 128, false),
+                expected: 32,
+                first_seen_minutes_ago: 3 * DAY + 40,
+                steps: &[
+                    (0, false, false),
+                    (22, true, false),
+                    (DAY, false, true),
+                    (DAY + 95, true, false),
+                    (2 * DAY + 330, false, false),
+                    (2 * DAY + 349, true, false),
+                ],
+                status: "RUNNING",
+            },
+            Entity {
+                key: "pool-b",
+                attrs: pool("pool-b", "tpu-v5-lite-podslice", "4x4", 16, true),
+                expected: 4,
+                first_seen_minutes_ago: 2 * DAY,
+                steps: &[
+                    (0, false, false),
+                    (9, true, false),
+                    (DAY, false, false),
+                    (DAY + 4, true, false),
+                    (2 * DAY - 35, false, false),
+                ],
+                status: "RECONCILING",
+            },
+            Entity {
+                key: "pool-c",
+                attrs: pool("pool-c", "tpu-v5-lite-podslice", "2x4", 8, false),
+                expected: 2,
+                first_seen_minutes_ago: DAY + 300,
+                steps: &[
+                    (0, false, false),
+                    (11, true, false),
+                    (DAY + 270, false, true),
+                ],
+                status: "STOPPING",
+            },
+            Entity {
+                key: "pool-d",
+                attrs: pool("pool-d", "tpu-v6e-slice", "8x8", 64, false),
+                expected: 16,
+                first_seen_minutes_ago: 2 * DAY + 600,
+                steps: &[(0, false, false), (0, true, false)],
+                status: "RUNNING",
+            },
+        ],
+        &mut fleet,
+    );
+    build(
+        EntityKind::Slices,
+        taken_at,
+        vec![
+            Entity {
+                key: "slice-llm-pretrain-0",
+                attrs: slice(
+                    "slice-llm-pretrain-0",
+                    "llm-pretrain-v5p",
+                    "tpu-v5p-slice",
+                    "4x4x8",
+                    128,
+                ),
+                expected: 32,
+                first_seen_minutes_ago: 3 * DAY,
+                steps: &[
+                    (0, false, false),
+                    (12, true, false),
+                    (DAY + 198, false, false),
+                    (DAY + 228, true, false),
+                ],
+                status: "",
+            },
+            Entity {
+                key: "slice-moe-ablation-0",
+                attrs: slice(
+                    "slice-moe-ablation-0",
+                    "moe-ablation-17",
+                    "tpu-v5p-slice",
+                    "2x2x4",
+                    16,
+                ),
+                expected: 4,
+                first_seen_minutes_ago: 7,
+                steps: &[(0, false, false)],
+                status: "",
+            },
+        ],
+        &mut fleet,
+    );
+    fleet.snapshot.scheduling.insert(
+        "pool-a".into(),
+        ScheduledJob {
+            job_name: "llm-pretrain-v5p-workers-0".into(),
+            jobset_name: "llm-pretrain-v5p".into(),
+        },
+    );
+    fleet
+}
+
+/// The web view on 127.0.0.1:0; it stops when the test's runtime ends.
+pub struct Served {
+    pub addr: SocketAddr,
+    pub snapshots: watch::Sender<Option<Arc<Snapshot>>>,
+}
+
+/// Serves the web view over a `FleetView` whose timeline requests are answered
+/// from `timelines`, as the engine would.
+pub async fn serve(
+    snapshot: Option<Snapshot>,
+    timelines: HashMap<(EntityKind, String), Timeline>,
+) -> Served {
+    let (snapshots, snapshot_rx) = watch::channel(snapshot.map(Arc::new));
+    let (requests_tx, mut requests) = mpsc::channel(16);
+    tokio::spawn(async move {
+        while let Some(ViewRequest::Timeline { kind, key, reply }) = requests.recv().await {
+            let _ = reply.send(timelines.get(&(kind, key)).cloned());
+        }
+    });
+    let router = megamon_web::router(FleetView::new(snapshot_rx, requests_tx));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    Served { addr, snapshots }
+}
+
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.body))
+    }
+}
+
+/// `GET path` over a fresh connection.
+pub async fn get(addr: SocketAddr, path: &str) -> Response {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nAccept: */*\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").expect("a complete response");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Response {
+        status,
+        headers,
+        body: body.to_string(),
+    }
+}
