@@ -38,6 +38,41 @@ pub struct Summary {
     pub mean_up_time_between_interruption: Duration,
 }
 
+impl Summary {
+    /// Every duration with its JSON field name, in the report's order.
+    pub fn durations(&self) -> [(&'static str, Duration); 9] {
+        [
+            ("downTimeProvisioned", self.down_time_provisioned),
+            ("downTime", self.down_time),
+            ("upTime", self.up_time),
+            (
+                "totalDownTimeBetweenRecovery",
+                self.total_down_time_between_recovery,
+            ),
+            (
+                "totalUpTimeBetweenInterruption",
+                self.total_up_time_between_interruption,
+            ),
+            (
+                "latestDownTimeBetweenRecovery",
+                self.latest_down_time_between_recovery,
+            ),
+            (
+                "latestUpTimeBetweenInterruption",
+                self.latest_up_time_between_interruption,
+            ),
+            (
+                "meanDownTimeBetweenRecovery",
+                self.mean_down_time_between_recovery,
+            ),
+            (
+                "meanUpTimeBetweenInterruption",
+                self.mean_up_time_between_interruption,
+            ),
+        ]
+    }
+}
+
 /// Summarises `events` as of `now`.
 ///
 /// The interval between two events is spent in the state of the earlier one, so
@@ -354,18 +389,10 @@ mod tests {
         let json = serde_json::to_value(s).unwrap();
         assert_eq!(json["downTimeProvisioned"], 60_000_000_000i64);
         assert_eq!(json["upTime"], 60_000_000_000i64);
-        for key in [
-            "interruptionCount",
-            "recoveryCount",
-            "downTime",
-            "totalDownTimeBetweenRecovery",
-            "totalUpTimeBetweenInterruption",
-            "latestDownTimeBetweenRecovery",
-            "latestUpTimeBetweenInterruption",
-            "meanDownTimeBetweenRecovery",
-            "meanUpTimeBetweenInterruption",
-        ] {
-            assert!(json.get(key).is_some(), "missing {key}");
+        assert!(json.get("interruptionCount").is_some() && json.get("recoveryCount").is_some());
+        // Every duration is in the JSON under the name `durations()` gives it.
+        for (key, d) in s.durations() {
+            assert_eq!(json[key], crate::duration::as_go_nanos(d), "{key}");
         }
         assert_eq!(json.as_object().unwrap().len(), 11);
     }

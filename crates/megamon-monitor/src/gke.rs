@@ -64,24 +64,18 @@ impl MetadataServer {
 
     async fn get(&self, path: &str) -> Result<String, GkeError> {
         let what = format!("metadata {path}");
-        let resp = self
+        let request = self
             .http
             .get(format!("{}/{path}", self.base))
             .header("Metadata-Flavor", "Google")
-            .timeout(Duration::from_secs(5))
-            .send()
-            .await
-            .map_err(|source| GkeError::Http {
-                what: what.clone(),
-                source,
-            })?;
-        let status = resp.status().as_u16();
-        let body = resp.text().await.map_err(|source| GkeError::Http {
-            what: what.clone(),
-            source,
-        })?;
+            .timeout(Duration::from_secs(5));
+        let (status, body) = send(request, &what).await?;
         if status != 200 {
-            return Err(GkeError::Status { what, status, body });
+            return Err(GkeError::Status {
+                what,
+                status,
+                body: truncate(body),
+            });
         }
         Ok(body.trim().to_string())
     }
@@ -203,15 +197,7 @@ impl NodePoolsApi {
             if let Some(p) = &page_token {
                 req = req.query(&[("pageToken", p)]);
             }
-            let resp = req.send().await.map_err(|source| GkeError::Http {
-                what: what.clone(),
-                source,
-            })?;
-            let status = resp.status().as_u16();
-            let body = resp.text().await.map_err(|source| GkeError::Http {
-                what: what.clone(),
-                source,
-            })?;
+            let (status, body) = send(req, &what).await?;
             if status != 200 {
                 if status == 401 {
                     // A revoked or expired token: fetch a new one next time.
@@ -238,6 +224,19 @@ impl NodePoolsApi {
     }
 }
 
+/// Sends a request and reads the whole answer: (status, body).
+async fn send(request: reqwest::RequestBuilder, what: &str) -> Result<(u16, String), GkeError> {
+    let http = |source| GkeError::Http {
+        what: what.to_string(),
+        source,
+    };
+    let response = request.send().await.map_err(http)?;
+    let status = response.status().as_u16();
+    let body = response.text().await.map_err(http)?;
+    Ok((status, body))
+}
+
+/// Error bodies can be whole HTML pages: keep the start.
 fn truncate(mut s: String) -> String {
     if s.len() > 300 {
         let mut cut = 300;

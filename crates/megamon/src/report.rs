@@ -145,36 +145,10 @@ fn rows(
         .collect()
 }
 
-const CSV_DURATIONS: [&str; 9] = [
-    "downTimeProvisioned",
-    "downTime",
-    "upTime",
-    "totalDownTimeBetweenRecovery",
-    "totalUpTimeBetweenInterruption",
-    "latestDownTimeBetweenRecovery",
-    "latestUpTimeBetweenInterruption",
-    "meanDownTimeBetweenRecovery",
-    "meanUpTimeBetweenInterruption",
-];
-
-fn durations(s: &Summary) -> [std::time::Duration; 9] {
-    [
-        s.down_time_provisioned,
-        s.down_time,
-        s.up_time,
-        s.total_down_time_between_recovery,
-        s.total_up_time_between_interruption,
-        s.latest_down_time_between_recovery,
-        s.latest_up_time_between_interruption,
-        s.mean_down_time_between_recovery,
-        s.mean_up_time_between_interruption,
-    ]
-}
-
 /// CSV with a header row; durations in seconds (decimal) for spreadsheets.
 fn csv(histories: &[KindHistory], now: Timestamp) -> String {
     let mut out = String::from("kind,key,state,interruptionCount,recoveryCount");
-    for name in CSV_DURATIONS {
+    for (name, _) in Summary::default().durations() {
         let _ = write!(out, ",{name}Seconds");
     }
     out.push('\n');
@@ -188,7 +162,7 @@ fn csv(histories: &[KindHistory], now: Timestamp) -> String {
             s.interruption_count,
             s.recovery_count
         );
-        for d in durations(&s) {
+        for (_, d) in s.durations() {
             let _ = write!(out, ",{}", d.as_secs_f64());
         }
         out.push('\n');

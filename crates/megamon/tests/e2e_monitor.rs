@@ -10,6 +10,20 @@ use support::{Cluster, tpu_node, wait_for};
 
 const POOL: &[(&str, &str)] = &[("nodepool_name", "pool-a")];
 
+/// `n` Ready TPU nodes of pool-a (16x16: 64 nodes make it whole).
+fn pool_a(n: usize) -> Vec<serde_json::Value> {
+    (0..n)
+        .map(|i| tpu_node(&format!("pool-a-{i:02}"), "pool-a", "True"))
+        .collect()
+}
+
+/// Takes down 7 of pool-a's nodes: more than the 6 Unknown that threshold 0.1 tolerates.
+fn break_pool_a(cluster: &Cluster, ready: &str) {
+    for i in 0..7 {
+        cluster.set_node_ready(&format!("pool-a-{i:02}"), ready);
+    }
+}
+
 fn sim_config() -> serde_json::Value {
     json!({"EnableSimulation": true, "UnknownCountThreshold": 0.1, "AggregationIntervalSeconds": 30})
 }
@@ -287,17 +301,12 @@ fn restart_continues_the_timeline() {
     std::fs::create_dir_all(&store).unwrap();
     let mut config = sim_config();
     config["EventsStoreURL"] = format!("file://{}", store.display()).into();
-    let nodes: Vec<_> = (0..64)
-        .map(|i| tpu_node(&format!("pool-a-{i:02}"), "pool-a", "True"))
-        .collect();
-    cluster.apply(&nodes);
+    cluster.apply(&pool_a(64));
     let monitor = cluster.monitor(config.clone());
     monitor.wait_metrics("pool up", |m| {
         m.get("megamon_nodepool_up", POOL) == Some(1.0)
     });
-    for i in 0..7 {
-        cluster.set_node_ready(&format!("pool-a-{i:02}"), "False");
-    }
+    break_pool_a(&cluster, "False");
     monitor.wait_metrics("interrupted", |m| {
         m.get("megamon_nodepool_interruption_count", POOL) == Some(1.0)
     });
@@ -316,9 +325,7 @@ fn restart_continues_the_timeline() {
     assert_eq!(m.get("megamon_nodepool_up", POOL), Some(0.0));
     let up_time = m.get("megamon_nodepool_up_time_seconds", POOL).unwrap();
     assert!(up_time > 0.0);
-    for i in 0..7 {
-        cluster.set_node_ready(&format!("pool-a-{i:02}"), "True");
-    }
+    break_pool_a(&cluster, "True");
     let m = monitor.wait_metrics("recovered", |m| {
         m.get("megamon_nodepool_recovery_count", POOL) == Some(1.0)
     });
@@ -345,10 +352,7 @@ fn transitions_are_exact_and_fresh_whatever_the_interval() {
     let mut config = sim_config();
     config["AggregationIntervalSeconds"] = 30.into();
     config["EventsStoreURL"] = format!("file://{}", store.display()).into();
-    let nodes: Vec<_> = (0..64)
-        .map(|i| tpu_node(&format!("pool-a-{i:02}"), "pool-a", "True"))
-        .collect();
-    cluster.apply(&nodes);
+    cluster.apply(&pool_a(64));
     let monitor = cluster.monitor(config);
     monitor.wait_metrics("pool up", |m| {
         m.get("megamon_nodepool_up", POOL) == Some(1.0)
@@ -439,10 +443,7 @@ fn node_pools_from_the_gke_api() {
         support::gke_pool("pool-a", "16x16", "ct5lp-hightpu-4t", "RUNNING"),
         {"name": "default-pool", "config": {"machineType": "e2-standard-8"}, "status": "RUNNING"}
     ]}));
-    let nodes: Vec<_> = (0..64)
-        .map(|i| tpu_node(&format!("pool-a-{i:02}"), "pool-a", "True"))
-        .collect();
-    cluster.apply(&nodes);
+    cluster.apply(&pool_a(64));
     // An original-style config (not simulation), with our in-memory store.
     let config = json!({"UnknownCountThreshold": 0.1, "AggregationIntervalSeconds": 1, "EventsStoreURL": "memory://"});
     let env = gke.env();
@@ -503,10 +504,7 @@ fn node_pools_from_the_gke_api() {
 #[test]
 fn cut_watches_and_compaction_record_nothing_new() {
     let cluster = Cluster::start();
-    let nodes: Vec<_> = (0..64)
-        .map(|i| tpu_node(&format!("pool-a-{i:02}"), "pool-a", "True"))
-        .collect();
-    cluster.apply(&nodes);
+    cluster.apply(&pool_a(64));
     cluster.apply(&[jobset("train", &[("workers", 1)])]);
     let monitor = cluster.monitor(sim_config());
     monitor.wait_metrics("pool up", |m| {
@@ -543,9 +541,7 @@ fn cut_watches_and_compaction_record_nothing_new() {
     );
     assert_eq!(support::http_post(&sim, "/_sim/faults", "{}"), Some(200));
     // Changes after the outage are seen, each once, at their own time.
-    for i in 0..7 {
-        cluster.set_node_ready(&format!("pool-a-{i:02}"), "False");
-    }
+    break_pool_a(&cluster, "False");
     let m = monitor.wait_metrics("pool down after the outage", |m| {
         m.get("megamon_nodepool_up", POOL) == Some(0.0)
     });
@@ -574,10 +570,7 @@ fn exporters_and_job_labelling() {
     cluster.apply(&[
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "megamon-system"}}),
     ]);
-    let nodes: Vec<_> = (0..64)
-        .map(|i| tpu_node(&format!("pool-a-{i:02}"), "pool-a", "True"))
-        .collect();
-    cluster.apply(&nodes);
+    cluster.apply(&pool_a(64));
     let job = json!({
         "apiVersion": "batch/v1", "kind": "Job",
         "metadata": {"name": "train-workers-0", "namespace": "default", "labels": {"jobset.sigs.k8s.io/jobset-name": "train"}},
@@ -657,10 +650,7 @@ mod fake_gcs;
 #[test]
 fn an_original_config_file_starts_ours_unchanged() {
     let cluster = Cluster::start();
-    let nodes: Vec<_> = (0..64)
-        .map(|i| tpu_node(&format!("pool-a-{i:02}"), "pool-a", "True"))
-        .collect();
-    cluster.apply(&nodes);
+    cluster.apply(&pool_a(64));
     let gke = support::FakeGke::start();
     gke.answer(
         200,
@@ -691,9 +681,7 @@ fn an_original_config_file_starts_ours_unchanged() {
     monitor.wait_metrics("pool up", |m| {
         m.get("megamon_nodepool_up", POOL) == Some(1.0)
     });
-    for i in 0..7 {
-        cluster.set_node_ready(&format!("pool-a-{i:02}"), "False");
-    }
+    break_pool_a(&cluster, "False");
     monitor.wait_metrics("pool down", |m| {
         m.get("megamon_nodepool_interruption_count", POOL) == Some(1.0)
     });
