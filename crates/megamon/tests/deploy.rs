@@ -451,6 +451,62 @@ fn kustomize_config_passes_check_config() {
     check_workload(&manifests, find(&manifests, "Deployment", "megamon"));
 }
 
+#[test]
+fn kustomize_config_runs_the_monitor_and_fills_the_report() {
+    // Two ready TPU nodes make one node pool (2x4: 8 chips, 4 per node).
+    let nodes: Vec<Value> = (0..2)
+        .map(|i| {
+            let mut n = support::tpu_node(&format!("pool-a-{i}"), "pool-a", "True");
+            n["metadata"]["labels"]["cloud.google.com/gke-tpu-topology"] = json!("2x4");
+            n
+        })
+        .collect();
+    let cluster = Cluster::start_seeded(&nodes);
+    let yaml = kustomize("kustomize/default");
+    cluster.kubectl_stdin(&["apply", "-f", "-"], Some(&yaml));
+
+    // The shipped config as deployed, only without GKE and GCS.
+    let manifests = objects(&yaml);
+    let text = find(&manifests, "ConfigMap", "megamon-config-")["data"]["config.json"]
+        .as_str()
+        .unwrap();
+    let mut config: Value = serde_json::from_str(text).unwrap();
+    config["EnableSimulation"] = json!(true);
+    config["AggregationIntervalSeconds"] = json!(1);
+    let monitor = cluster.monitor(config);
+    monitor.wait_metrics("pool-a up", |m| {
+        m.get("megamon_nodepool_up", &[("nodepool_name", "pool-a")]) == Some(1.0)
+            && m.get(
+                "megamon_nodepool_tpu_chip_count",
+                &[("nodepool_name", "pool-a")],
+            ) == Some(8.0)
+    });
+
+    // The configmap exporter updates the ConfigMap the manifests created.
+    let report = || {
+        let r = cluster.kubectl(&[
+            "get",
+            "configmap",
+            "-n",
+            NAMESPACE,
+            "megamon-report",
+            "-o",
+            "jsonpath={.data.report}",
+        ]);
+        let report: Value = serde_json::from_str(&r).ok()?;
+        (report["nodePoolsUp"]["pool-a"]["expectedCount"] == 2).then_some(report)
+    };
+    support::wait_for(
+        "the report in ConfigMap megamon-report",
+        std::time::Duration::from_secs(15),
+        report,
+    );
+    // Re-applying the manifests leaves the report in place.
+    cluster.kubectl_stdin(&["apply", "-f", "-"], Some(&yaml));
+    assert!(report().is_some(), "kubectl apply dropped the report");
+    assert_eq!(monitor.process.terminate(), Some(0));
+}
+
 /// Every metric MegaMon exports, as Prometheus names it (SPEC §4).
 fn exported_metric_names() -> BTreeSet<String> {
     let mut names: BTreeSet<String> = [
