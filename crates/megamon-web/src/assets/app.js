@@ -56,6 +56,7 @@
   function shortAxis(ms, spanMs) {
     const d = new Date(ms);
     const hm = pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes());
+    if (spanMs < 3600e3) return hm + ":" + pad(d.getUTCSeconds());
     if (spanMs < 36 * 3600e3) return hm;
     return pad(d.getUTCMonth() + 1) + "-" + pad(d.getUTCDate()) + " " + hm;
   }
@@ -346,10 +347,13 @@
       const what = i === 0 ? (ev.ed ? "First seen (planned down)" : "First seen") : ev.up ? "Up" : ev.ed ? "Down (planned)" : "Down";
       const cls = ev.up ? "s-up" : ev.ed ? "s-planned" : i === 0 ? "s-prov" : "s-down";
       return `<tr><td class="ts">${esc(utc(t).replace(" UTC", ""))}</td><td><span class="pill ${cls}">${esc(what)}</span></td><td>${human(Math.max(0, next - t) * 1e6)}${i + 1 === evs.length ? " so far" : ""}</td></tr>`;
-    }).reverse().join("");
+    }).reverse();
+    // Long-lived, flapping entities: the newest transitions are the useful ones.
+    const MAX_ROWS = 100;
+    const more = evRows.length > MAX_ROWS ? `<tr><td colspan="3" class="more">… ${evRows.length - MAX_ROWS} earlier transitions (all in the <a href="${esc(apiPath(d.kind, d.key))}">API</a>)</td></tr>` : "";
 
     html += `<h3>Transitions <span style="text-transform:none;font-weight:500">· newest first</span></h3>` +
-      `<table class="events" id="events"><thead><tr><th>Time (UTC)</th><th>Change</th><th>Lasted</th></tr></thead><tbody>${evRows}</tbody></table>` +
+      `<table class="events" id="events"><thead><tr><th>Time (UTC)</th><th>Change</th><th>Lasted</th></tr></thead><tbody>${evRows.slice(0, MAX_ROWS).join("")}${more}</tbody></table>` +
       `<h3>Attributes</h3><div class="kv-grid">${kv}</div>`;
     $("drawer-body").innerHTML = html;
   }
@@ -359,6 +363,10 @@
   function setStatus(state, text) {
     $("status").dataset.state = state;
     $("status-text").textContent = text;
+  }
+
+  function apiPath(kind, key) {
+    return `api/v1/entities/${encodeURIComponent(kind)}/${encodeURIComponent(key)}`;
   }
 
   async function getJson(path) {
@@ -373,10 +381,11 @@
       const { status, body } = await getJson("api/v1/fleet");
       if (status === 503) { setStatus("waiting", "waiting for the first aggregation"); return; }
       if (status !== 200 || !body) throw new Error("HTTP " + status);
+      const same = ui.fleet && ui.fleet.takenAt === body.takenAt;
       ui.fleet = body;
       const n = body.families.reduce((a, f) => a + f.entities.length, 0);
       setStatus("live", `live · ${n} entities · ${utc(Date.parse(body.takenAt))}`);
-      render();
+      if (!same) render();
     } catch (e) {
       setStatus("error", "cannot reach MegaMon, retrying (" + e.message + ")");
     }
@@ -386,8 +395,10 @@
     const sel = ui.selected;
     if (!sel) return;
     try {
-      const { status, body } = await getJson(`api/v1/entities/${encodeURIComponent(sel.kind)}/${encodeURIComponent(sel.key)}`);
+      const { status, body } = await getJson(apiPath(sel.kind, sel.key));
       if (ui.selected !== sel) return; // another entity was opened meanwhile
+      // Same aggregation as shown: keep the DOM (and the hovered tooltip) as is.
+      if (status === 200 && body && ui.detail && ui.detail.takenAt === body.takenAt) return;
       ui.detail = status === 200 && body ? body : { error: (body && body.error) || "HTTP " + status };
     } catch (e) {
       if (ui.selected !== sel) return;
