@@ -264,6 +264,8 @@ async fn page_and_assets_are_embedded_and_self_contained() {
     );
     assert!(page.body.contains("assets/app.js") && page.body.contains("assets/app.css"));
     assert!(page.body.contains("<table class=\"fleet\""));
+    let policy = page.header("content-security-policy").unwrap();
+    assert!(policy.contains("default-src 'self'"), "{policy}");
 
     let js = get(served.addr, "/assets/app.js").await;
     assert_eq!(js.status, 200);

@@ -246,6 +246,25 @@ async fn entity_timeline_opens_from_the_url_fragment() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn family_filter_from_the_url_fragment() {
+    let fleet = realistic_fleet(now());
+    let served = serve(Some(fleet.snapshot), fleet.timelines).await;
+
+    let dom = dump_dom(served.addr, "#family=node-pools").await;
+    assert_eq!(count(&dom, "<tr class=\"entity-row"), 4, "{dom}");
+    assert_eq!(count(&dom, "data-kind=\"node-pools\""), 4, "{dom}");
+    assert!(
+        dom.contains("data-family=\"node-pools\" aria-selected=\"true\""),
+        "{dom}"
+    );
+    // The cards count the selected family only.
+    assert!(
+        dom.contains("<div class=\"card-note\">Node pools</div>"),
+        "{dom}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn page_says_it_is_waiting_before_the_first_aggregation() {
     let served = serve(None, Default::default()).await;
     let dom = dump_dom(served.addr, "").await;

@@ -165,10 +165,13 @@
       (ui.state === "all" || r.entity.state === ui.state) &&
       (!q || r.search.includes(q)));
     const cmp = SORTS[ui.sort.col] || SORTS.state;
+    const col = ui.sort.col;
     shown.sort((a, b) => {
       const c = cmp(a, b);
-      if (c !== 0) return ui.sort.col === "name" || ui.sort.col === "family" || ui.sort.col === "state" || a[ui.sort.col] != null && b[ui.sort.col] != null ? c * ui.sort.dir : c;
-      return a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name);
+      if (c === 0) return a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name);
+      // Missing values ("–") stay at the bottom whichever the direction.
+      const missing = col in a && (a[col] == null || b[col] == null);
+      return missing ? c : c * ui.sort.dir;
     });
 
     for (const th of document.querySelectorAll("#fleet th")) {
