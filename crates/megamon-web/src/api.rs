@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -155,8 +155,19 @@ fn latest(view: &FleetView) -> Result<std::sync::Arc<Snapshot>, ApiError> {
     view.latest().ok_or(ApiError::NotReady)
 }
 
-async fn fleet(State(view): State<FleetView>) -> Result<Response, ApiError> {
+/// `GET /api/v1/fleet`. The page polls it every two seconds while the fleet may
+/// not have changed, so it carries an ETag (the aggregation's time) and answers
+/// `304 Not Modified` to a matching `If-None-Match` without serialising anything.
+async fn fleet(State(view): State<FleetView>, request: HeaderMap) -> Result<Response, ApiError> {
     let snapshot = latest(&view)?;
+    let etag = format!("\"{}\"", snapshot.taken_at.as_nanosecond());
+    let revalidate = [
+        (header::ETAG, etag.clone()),
+        (header::CACHE_CONTROL, "no-cache".to_string()),
+    ];
+    if matches_etag(&request, &etag) {
+        return Ok((StatusCode::NOT_MODIFIED, revalidate).into_response());
+    }
     let body = FleetBody {
         taken_at: snapshot.taken_at,
         families: snapshot
@@ -170,7 +181,18 @@ async fn fleet(State(view): State<FleetView>) -> Result<Response, ApiError> {
             .collect(),
         scheduling: &snapshot.scheduling,
     };
-    Ok((no_store(), Json(body)).into_response())
+    Ok((revalidate, Json(body)).into_response())
+}
+
+/// Whether `If-None-Match` names `etag` (weak or strong) or is `*`.
+fn matches_etag(request: &HeaderMap, etag: &str) -> bool {
+    request
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
 }
 
 async fn entity(

@@ -11,7 +11,7 @@ use megamon_core::{
     EntityKind, EntitySnapshot, FamilySnapshot, Snapshot, Summary, Timeline, Upness,
 };
 use serde_json::json;
-use support::{get, realistic_fleet, serve};
+use support::{get, get_with, realistic_fleet, serve};
 
 fn taken_at() -> Timestamp {
     "2026-11-25T03:00:00Z".parse().unwrap()
@@ -29,9 +29,10 @@ async fn fleet_lists_every_family_with_state_summary_and_up_percent() {
             .unwrap()
             .starts_with("application/json")
     );
-    assert_eq!(res.header("cache-control"), Some("no-store"));
+    assert_eq!(res.header("cache-control"), Some("no-cache"));
     let body = res.json();
     assert_eq!(body["takenAt"], "2026-11-25T03:00:00Z");
+    assert_eq!(res.header("etag"), Some("\"1795575600000000000\""));
     let kinds: Vec<_> = body["families"]
         .as_array()
         .unwrap()
@@ -111,6 +112,42 @@ async fn up_percent_is_null_before_any_time_passed() {
     let e = &body["families"][0]["entities"][0];
     assert_eq!(e["upPercent"], serde_json::Value::Null);
     assert_eq!(e["summary"]["upTime"], 0);
+}
+
+#[tokio::test]
+async fn fleet_is_not_resent_until_the_next_aggregation() {
+    let fleet = realistic_fleet(taken_at());
+    let served = serve(Some(fleet.snapshot.clone()), fleet.timelines).await;
+
+    let first = get(served.addr, "/api/v1/fleet").await;
+    let etag = first.header("etag").unwrap().to_string();
+    for tag in [
+        etag.clone(),
+        format!("W/{etag}"),
+        format!("\"x\", {etag}"),
+        "*".into(),
+    ] {
+        let res = get_with(served.addr, "/api/v1/fleet", &[("If-None-Match", &tag)]).await;
+        assert_eq!(res.status, 304, "If-None-Match: {tag}");
+        assert_eq!(res.body, "");
+        assert_eq!(res.header("etag"), Some(etag.as_str()));
+    }
+    let res = get_with(
+        served.addr,
+        "/api/v1/fleet",
+        &[("If-None-Match", "\"other\"")],
+    )
+    .await;
+    assert_eq!(res.status, 200);
+
+    // A new aggregation: a new tag, and the full answer again.
+    let mut next = fleet.snapshot;
+    next.taken_at = taken_at() + jiff::SignedDuration::from_secs(1);
+    served.snapshots.send_replace(Some(Arc::new(next)));
+    let res = get_with(served.addr, "/api/v1/fleet", &[("If-None-Match", &etag)]).await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert_ne!(res.header("etag"), Some(etag.as_str()));
+    assert_eq!(res.json()["takenAt"], "2026-11-25T03:00:01Z");
 }
 
 #[tokio::test]

@@ -373,7 +373,8 @@
   }
 
   async function getJson(path) {
-    const res = await fetch(path, { cache: "no-store", headers: { Accept: "application/json" } });
+    // "no-cache": always ask, but let the browser revalidate with the ETag.
+    const res = await fetch(path, { cache: "no-cache", headers: { Accept: "application/json" } });
     let body = null;
     try { body = await res.json(); } catch (_) { /* not JSON: reported below */ }
     return { status: res.status, body };
