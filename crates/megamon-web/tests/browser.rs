@@ -270,5 +270,9 @@ async fn page_says_it_is_waiting_before_the_first_aggregation() {
     let dom = dump_dom(served.addr, "").await;
     assert!(dom.contains("data-state=\"waiting\""), "{dom}");
     assert!(dom.contains("waiting for the first aggregation"), "{dom}");
+    assert!(
+        dom.contains("<div class=\"empty\" id=\"empty\">MegaMon is starting"),
+        "{dom}"
+    );
     assert_eq!(count(&dom, "<tr class=\"entity-row"), 0);
 }

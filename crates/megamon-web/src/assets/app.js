@@ -363,6 +363,11 @@
 
   // ---------- data ----------
 
+  function showEmpty(text) {
+    $("empty").hidden = false;
+    $("empty").textContent = text;
+  }
+
   function setStatus(state, text) {
     $("status").dataset.state = state;
     $("status-text").textContent = text;
@@ -383,7 +388,11 @@
   async function refreshFleet() {
     try {
       const { status, body } = await getJson("api/v1/fleet");
-      if (status === 503) { setStatus("waiting", "waiting for the first aggregation"); return; }
+      if (status === 503) {
+        setStatus("waiting", "waiting for the first aggregation");
+        if (!ui.fleet) showEmpty("MegaMon is starting: waiting for its first aggregation of the fleet…");
+        return;
+      }
       if (status !== 200 || !body) throw new Error("HTTP " + status);
       const same = ui.fleet && ui.fleet.takenAt === body.takenAt;
       ui.fleet = body;
@@ -392,6 +401,7 @@
       if (!same) render();
     } catch (e) {
       setStatus("error", "cannot reach MegaMon, retrying (" + e.message + ")");
+      if (!ui.fleet) showEmpty("Cannot reach MegaMon's API; retrying every " + POLL_MS / 1000 + " s.");
     }
   }
 
