@@ -9,8 +9,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::ApiError;
 use crate::objects::{
-    meta_str, metadata_mut, name_problem, new_uid, now_timestamp, random_suffix, same_object,
-    spec_changed,
+    meta_str, metadata_mut, name_problem, new_uid, now_timestamp, random_suffix, spec_changed,
 };
 use crate::patch::{self, BuiltinSchema};
 use crate::request::{Query, Representation, Target, check_kind, parse_body};
@@ -646,8 +645,9 @@ fn commit_update(
             .unwrap_or(0);
         metadata_mut(&mut result).insert("generation".into(), (generation + 1).into());
     }
+    // With the old version stamped in, equality means the write changes nothing.
     stamp(&mut result, old_rv.parse().unwrap_or(0));
-    if same_object(old, &result) {
+    if *old == result {
         return Ok(Write::Unchanged);
     }
     stamp(&mut result, rv);

@@ -88,26 +88,10 @@ pub fn spec_changed(old: &Value, new: &Value, ignore_status: bool) -> bool {
         return old != new;
     };
     let skip = |k: &str| k == "metadata" || (ignore_status && k == "status");
-    let relevant = |m: &Map<String, Value>| {
-        m.iter()
-            .filter(|(k, _)| !skip(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect::<std::collections::BTreeMap<_, _>>()
-    };
-    relevant(old) != relevant(new)
-}
-
-/// Whether two objects are equal ignoring `metadata.resourceVersion` and
-/// `metadata.managedFields` timestamps, i.e. whether a write would be a no-op.
-pub fn same_object(old: &Value, new: &Value) -> bool {
-    let strip = |v: &Value| {
-        let mut v = v.clone();
-        if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-            meta.remove("resourceVersion");
-        }
-        v
-    };
-    strip(old) == strip(new)
+    old.keys()
+        .chain(new.keys())
+        .filter(|k| !skip(k))
+        .any(|k| old.get(k) != new.get(k))
 }
 
 /// Age as kubectl prints it (`45s`, `3m10s`, `25m`, `5h`, `3d`, ...).

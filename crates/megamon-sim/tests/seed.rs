@@ -6,6 +6,7 @@ mod common;
 use std::time::Instant;
 
 use common::TestSim;
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Node};
 use kube::api::{Api, ListParams};
 use megamon_sim::{SimOptions, Simulator};
@@ -148,9 +149,18 @@ async fn bad_seeds_stop_the_start_with_a_clear_error() {
 async fn seed_and_page_65536_nodes() {
     const NODES: usize = 65_536;
     let dir = tempfile::tempdir().expect("tempdir");
-    let items: Vec<serde_json::Value> = (0..NODES)
-        .map(|i| {
-            json!({"apiVersion": "v1", "kind": "Node",
+    let seed = dir.path().join("nodes.json");
+    // Written node by node, so that the test itself stays small next to the simulator.
+    {
+        use std::io::Write;
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&seed).expect("create seed"));
+        out.write_all(br#"{"apiVersion":"v1","kind":"List","items":["#)
+            .expect("write");
+        for i in 0..NODES {
+            if i > 0 {
+                out.write_all(b",").expect("write");
+            }
+            let node = json!({"apiVersion": "v1", "kind": "Node",
                 "metadata": {"name": format!("gke-tpu-{:05}", i), "labels": {
                     "cloud.google.com/gke-nodepool": format!("pool-{}", i / 64),
                     "cloud.google.com/gke-tpu-topology": "16x16",
@@ -161,15 +171,11 @@ async fn seed_and_page_65536_nodes() {
                     {"type": "Ready", "status": "True", "reason": "KubeletReady",
                      "lastTransitionTime": "2026-01-01T00:00:00Z", "lastHeartbeatTime": "2026-01-01T00:00:00Z"}],
                     "capacity": {"google.com/tpu": "4", "cpu": "224", "memory": "400Gi"},
-                    "nodeInfo": {"kubeletVersion": "v1.32.0"}}})
-        })
-        .collect();
-    let seed = dir.path().join("nodes.json");
-    std::fs::write(
-        &seed,
-        json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string(),
-    )
-    .expect("write seed");
+                    "nodeInfo": {"kubeletVersion": "v1.32.0"}}});
+            serde_json::to_writer(&mut out, &node).expect("write");
+        }
+        out.write_all(b"]}").expect("write");
+    }
     let size = std::fs::metadata(&seed).expect("size").len();
 
     let started = Instant::now();
@@ -179,6 +185,7 @@ async fn seed_and_page_65536_nodes() {
     })
     .await;
     let seeded = started.elapsed();
+    let rss_seeded = rss();
 
     let nodes: Api<Node> = Api::all(t.client().await);
     let started = Instant::now();
@@ -200,19 +207,83 @@ async fn seed_and_page_65536_nodes() {
     }
     let listed = started.elapsed();
     assert_eq!(count, NODES);
-    let rss = std::fs::read_to_string("/proc/self/status")
+    println!(
+        "seeded {NODES} nodes ({:.1} MB JSON) in {:.2}s (test process RSS then {rss_seeded}); listed them in {pages} pages of 500 in {:.2}s (RSS then {})",
+        size as f64 / 1e6,
+        seeded.as_secs_f64(),
+        listed.as_secs_f64(),
+        rss()
+    );
+
+    // Writes: flip 10,000 nodes NotReady through /status, 16 at a time, while a
+    // watcher follows every node.
+    const FLIPS: usize = 10_000;
+    let list_rv = nodes
+        .list_metadata(&ListParams::default().limit(1))
+        .await
+        .expect("list")
+        .metadata
+        .resource_version
+        .expect("rv");
+    let watch = nodes
+        .watch(&kube::api::WatchParams::default(), &list_rv)
+        .await
+        .expect("watch");
+    let seen = tokio::spawn(async move {
+        use futures::StreamExt;
+        let mut watch = std::pin::pin!(watch);
+        let mut modified = 0;
+        while modified < FLIPS {
+            match watch.next().await {
+                Some(Ok(kube::api::WatchEvent::Modified(_))) => modified += 1,
+                Some(Ok(_)) => {}
+                other => panic!("watch ended early: {other:?}"),
+            }
+        }
+        Instant::now()
+    });
+    let started = Instant::now();
+    let patch = kube::api::Patch::Merge(json!({"status": {"conditions": [
+        {"type": "Ready", "status": "False", "reason": "KubeletNotReady",
+         "lastTransitionTime": "2026-01-02T00:00:00Z", "lastHeartbeatTime": "2026-01-02T00:00:00Z"}]}}));
+    let params = kube::api::PatchParams::default();
+    futures::stream::iter(0..FLIPS)
+        .map(|i| {
+            let (nodes, patch, params) = (&nodes, &patch, &params);
+            async move {
+                nodes
+                    .patch_status(&format!("gke-tpu-{i:05}"), params, patch)
+                    .await
+                    .expect("status patch");
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<()>>()
+        .await;
+    let written = started.elapsed();
+    let delivered = tokio::time::timeout(std::time::Duration::from_secs(60), seen)
+        .await
+        .expect("watch delivers within 60s")
+        .expect("watcher")
+        .duration_since(started);
+    println!(
+        "{FLIPS} status patches in {:.2}s ({:.0}/s); the watcher had all of them after {:.2}s (RSS then {})",
+        written.as_secs_f64(),
+        FLIPS as f64 / written.as_secs_f64(),
+        delivered.as_secs_f64(),
+        rss()
+    );
+    t.sim.shutdown().await.expect("clean shutdown");
+}
+
+/// This process's resident memory, as /proc reports it.
+fn rss() -> String {
+    std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
                 .find(|l| l.starts_with("VmRSS:"))
                 .map(|l| l.trim_start_matches("VmRSS:").trim().to_string())
         })
-        .unwrap_or_else(|| "unknown".into());
-    println!(
-        "seeded {NODES} nodes ({:.1} MB JSON) in {:.2}s; listed them in {pages} pages of 500 in {:.2}s; test process RSS {rss}",
-        size as f64 / 1e6,
-        seeded.as_secs_f64(),
-        listed.as_secs_f64()
-    );
-    t.sim.shutdown().await.expect("clean shutdown");
+        .unwrap_or_else(|| "unknown".into())
 }
