@@ -791,3 +791,79 @@ async fn metadata_watchers_and_event_recorders_work() {
     assert_eq!(listed.items[0].reason.as_deref(), Some("Observed"));
     t.sim.shutdown().await.expect("clean shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_honour_resource_version_match_and_deletecollection_selects() {
+    use kube::api::VersionMatch;
+    let t = TestSim::start().await;
+    let client = t.client().await;
+    let api: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    let pp = PostParams::default();
+    api.create(&pp, &configmap("one")).await.expect("create");
+    let before = api.list(&ListParams::default()).await.expect("list");
+    let at = before.metadata.resource_version.clone().expect("rv");
+    api.create(&pp, &configmap("two")).await.expect("create");
+    api.patch(
+        "one",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"v": "changed"}})),
+    )
+    .await
+    .expect("patch");
+
+    // Exact: the state at that version; NotOlderThan and unset: the latest.
+    let exact = api
+        .list(&ListParams::default().at(&at).matching(VersionMatch::Exact))
+        .await
+        .expect("exact list");
+    assert_eq!(
+        exact.metadata.resource_version.as_deref(),
+        Some(at.as_str())
+    );
+    assert_eq!(exact.items.len(), 1);
+    assert_eq!(exact.items[0].data.as_ref().expect("data")["v"], "1");
+    let newer = api
+        .list(
+            &ListParams::default()
+                .at(&at)
+                .matching(VersionMatch::NotOlderThan),
+        )
+        .await
+        .expect("not-older-than list");
+    assert_eq!(newer.items.len(), 2);
+    let any = api
+        .list(&ListParams::default().match_any())
+        .await
+        .expect("any");
+    assert_eq!(any.items.len(), 2);
+    sim_post(&client, "/_sim/compact", json!({})).await;
+    match api
+        .list(&ListParams::default().at(&at).matching(VersionMatch::Exact))
+        .await
+    {
+        Err(kube::Error::Api(status)) => assert_eq!(status.code, 410),
+        other => panic!("expected 410 for a compacted version, got {other:?}"),
+    }
+
+    // deletecollection takes the selector into account.
+    let mut keep = configmap("keep");
+    keep.metadata.labels = Some([("app".to_string(), "other".to_string())].into());
+    api.create(&pp, &keep).await.expect("create");
+    let deleted = api
+        .delete_collection(
+            &DeleteParams::default(),
+            &ListParams::default().labels("app=test"),
+        )
+        .await
+        .expect("deletecollection");
+    let deleted = deleted.left().expect("a list of deleted objects");
+    assert_eq!(deleted.items.len(), 2);
+    let left = api.list(&ListParams::default()).await.expect("list");
+    let names: Vec<_> = left
+        .items
+        .iter()
+        .filter_map(|c| c.metadata.name.clone())
+        .collect();
+    assert_eq!(names, ["keep"]);
+    t.sim.shutdown().await.expect("clean shutdown");
+}
