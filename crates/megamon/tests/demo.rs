@@ -67,6 +67,20 @@ fn demo_shows_every_family_quickly_and_stops_on_ctrl_c() {
     });
     eprintln!("every family busy after {:?} at speed 2", started.elapsed());
     assert!(last.get("megamon_build_info", &[]).is_some());
+    // The web view and its API are served beside /metrics.
+    let (status, page) = support::http_get(&addr, "/").expect("web view");
+    assert_eq!(status, 200);
+    assert!(page.contains("MegaMon"), "{page}");
+    let (status, fleet) = support::http_get(&addr, "/api/v1/fleet").expect("fleet API");
+    assert_eq!(status, 200);
+    let fleet: serde_json::Value = serde_json::from_str(&fleet).unwrap();
+    let kinds: Vec<&str> = fleet["families"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["jobsets", "jobset-nodes", "node-pools"]);
     // A completed JobSet, as kubectl shows it.
     wait_for("a completed JobSet", Duration::from_secs(15), || {
         let out = Command::new("kubectl")
