@@ -19,6 +19,31 @@ pub fn version() -> Value {
     })
 }
 
+/// `/`: the paths served, as kube-apiserver lists them.
+pub fn root_paths(registry: &Registry) -> Value {
+    let mut paths = vec![
+        "/api".to_string(),
+        "/api/v1".to_string(),
+        "/apis".to_string(),
+    ];
+    for group in registry.groups().iter().filter(|g| !g.name.is_empty()) {
+        paths.push(format!("/apis/{}", group.name));
+        paths.extend(
+            group
+                .versions
+                .iter()
+                .map(|v| format!("/apis/{}/{v}", group.name)),
+        );
+    }
+    paths.extend(
+        ["/healthz", "/livez", "/openapi/v3", "/readyz", "/version"]
+            .iter()
+            .map(|p| p.to_string()),
+    );
+    paths.sort();
+    json!({"paths": paths})
+}
+
 pub fn core_versions(server_address: &str) -> Value {
     json!({
         "kind": "APIVersions",

@@ -405,6 +405,15 @@ fn prepare_new(def: &ResourceDef, namespace: &str, mut obj: Value) -> Result<Val
     }
     match (def.special, def.plural.as_str()) {
         (Special::Namespace, _) => {
+            // What kube-apiserver's namespace admission and strategy add.
+            set_path(
+                &mut obj,
+                &["metadata", "labels", "kubernetes.io/metadata.name"],
+                name.clone().into(),
+            );
+            if obj.pointer("/spec/finalizers").is_none() {
+                set_path(&mut obj, &["spec", "finalizers"], json!(["kubernetes"]));
+            }
             set_path(&mut obj, &["status", "phase"], "Active".into());
         }
         (Special::Crd, _) => {
@@ -632,6 +641,14 @@ fn commit_update(
         }
         result
     };
+    if def.special == Special::Namespace {
+        // Namespace admission keeps this label on every write.
+        set_path(
+            &mut result,
+            &["metadata", "labels", "kubernetes.io/metadata.name"],
+            name.clone().into(),
+        );
+    }
     if def.special == Special::Crd && !status_only {
         let crd_name = name.clone();
         crd_resources(&result).map_err(|e| {

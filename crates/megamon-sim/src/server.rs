@@ -159,6 +159,7 @@ async fn api(sim: &Arc<Sim>, req: Request, path: &str) -> Result<Response, ApiEr
     let segments: Vec<&str> = trimmed.trim_start_matches('/').split('/').collect();
     let is_get = req.method() == Method::GET;
     match segments.as_slice() {
+        [""] if is_get => return Ok(json_reply(200, &discovery::root_paths(&sim.registry))),
         ["version"] if is_get => return Ok(json_reply(200, &discovery::version())),
         ["api"] if is_get => {
             return Ok(json_reply(

@@ -169,6 +169,11 @@ fn builtin_columns(def: &ResourceDef) -> Vec<Column> {
         ("coordination.k8s.io", "leases") => vec![col("Holder", "string", 0, |o| {
             text(o, ".spec.holderIdentity").into()
         })],
+        ("apiextensions.k8s.io", "customresourcedefinitions") => {
+            return vec![col("Created At", "date", 0, |o| {
+                meta_str(o, "creationTimestamp").unwrap_or_default().into()
+            })];
+        }
         _ => Vec::new(),
     };
     cols.push(col("Age", "string", 0, age));

@@ -775,6 +775,15 @@ async fn kubectl_imperative_commands_work() {
     );
     let ns = t.get_json(&["namespace", "team-b"]).await;
     assert_eq!(ns["status"]["phase"], "Active");
+    assert_eq!(
+        ns["metadata"]["labels"]["kubernetes.io/metadata.name"],
+        "team-b"
+    );
+    let crds = t.ok(&["get", "crds"]).await;
+    assert!(
+        crds.starts_with("NAME") && crds.contains("CREATED AT"),
+        "{crds}"
+    );
     assert!(
         t.ok(&[
             "-n",

@@ -88,6 +88,10 @@ spec:
     assert!(cms.get_opt("settings").await.expect("get").is_some());
     let ns = t.get_json(&["namespace", "fleet"]).await;
     assert_eq!(ns["metadata"]["labels"]["team"], "tpu");
+    assert_eq!(
+        ns["metadata"]["labels"]["kubernetes.io/metadata.name"],
+        "fleet"
+    );
     assert_eq!(ns["status"]["phase"], "Active");
     let widget = t.get_json(&["-n", "fleet", "widget", "w1"]).await;
     assert_eq!(widget["spec"]["size"], 3);
