@@ -154,6 +154,20 @@ impl Renderer<'_> {
     }
 }
 
+/// `stored` with its resourceVersion set to `rv`.
+fn restamped(stored: &Stored, rv: u64) -> Result<Stored, ApiError> {
+    let mut value = stored.value()?;
+    crate::objects::metadata_mut(&mut value)
+        .insert("resourceVersion".into(), rv.to_string().into());
+    let json = serde_json::to_vec(&value)
+        .map_err(|e| ApiError::internal(format!("cannot serialize object: {e}")))?;
+    Ok(Stored {
+        json: Bytes::from(json),
+        rv,
+        ..stored.clone()
+    })
+}
+
 fn error_line(err: &ApiError) -> Bytes {
     Bytes::from(format!(
         "{}\n",
@@ -270,7 +284,16 @@ async fn run(sim: Arc<Sim>, spec: WatchSpec, tx: Tx) {
                     (EventKind::Modified, true, false) => EventKind::Deleted,
                     _ => continue,
                 };
-                match renderer.line(kind.as_str(), &event.object) {
+                // Leaving the selection is a deletion of the object as the watcher
+                // last saw it, at the new version (as kube-apiserver's watch cache does).
+                let left = (event.kind, kind) == (EventKind::Modified, EventKind::Deleted);
+                let line = match (&event.prev, left) {
+                    (Some(prev), true) => {
+                        restamped(prev, event.rv).and_then(|p| renderer.line(kind.as_str(), &p))
+                    }
+                    _ => renderer.line(kind.as_str(), &event.object),
+                };
+                match line {
                     Ok(line) => {
                         if !send(&tx, line).await {
                             return;

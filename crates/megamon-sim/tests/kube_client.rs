@@ -251,14 +251,17 @@ async fn watches_start_from_a_version_and_follow_selectors() {
             WatchEvent::Modified(cm) => {
                 kinds.push(format!("modified:{}", cm.data.unwrap_or_default()["v"]))
             }
-            WatchEvent::Deleted(cm) => {
-                kinds.push(format!("deleted:{}", cm.metadata.name.unwrap_or_default()))
-            }
+            WatchEvent::Deleted(cm) => kinds.push(format!(
+                "deleted:{}:{}",
+                cm.metadata.name.unwrap_or_default(),
+                // The object as it last matched: still labelled.
+                cm.metadata.labels.unwrap_or_default()["stage"]
+            )),
             WatchEvent::Bookmark(_) => {}
             WatchEvent::Error(e) => panic!("watch error {e:?}"),
         }
     }
-    assert_eq!(kinds, ["added:two", "modified:2", "deleted:two"]);
+    assert_eq!(kinds, ["added:two", "modified:2", "deleted:two:live"]);
 
     // A version older than the kept history is answered 410 Gone, as an ERROR event.
     let client = t.client().await;
