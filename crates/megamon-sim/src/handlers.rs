@@ -717,7 +717,7 @@ pub fn update(sim: &Sim, target: &Target, obj: Value, dry_run: bool) -> Result<U
         .object
         .ok_or_else(|| ApiError::internal("update stored nothing"))?;
     if !dry_run {
-        sync_crd(sim, def, Some(&stored));
+        after_write(sim, def, &key, written.kind, &stored);
     }
     Ok(Updated {
         stored,
@@ -842,7 +842,7 @@ pub fn patch(
         .object
         .ok_or_else(|| ApiError::internal("patch stored nothing"))?;
     if !dry_run {
-        sync_crd(sim, def, Some(&stored));
+        after_write(sim, def, &key, written.kind, &stored);
     }
     Ok(Updated { stored, created })
 }
@@ -941,6 +941,25 @@ fn collect_garbage(sim: &Sim, namespace: &str, owner: &Stored) {
         if let Some(def) = sim.registry.any_version_of(group, plural) {
             let _ = delete_one(sim, &def, &key, None, false, false);
         }
+    }
+}
+
+/// After an update or patch: a CRD change changes what is served; a write that
+/// removed the last finalizer of a deleted object completes its deletion.
+fn after_write(
+    sim: &Sim,
+    def: &ResourceDef,
+    key: &ObjKey,
+    kind: Option<crate::store::EventKind>,
+    stored: &Stored,
+) {
+    if kind == Some(crate::store::EventKind::Deleted) {
+        after_delete(sim, def, key);
+        if def.namespaced {
+            collect_garbage(sim, &key.0, stored);
+        }
+    } else {
+        sync_crd(sim, def, Some(stored));
     }
 }
 

@@ -697,6 +697,30 @@ async fn deleting_an_owner_deletes_its_dependents_unless_orphaned() {
         api.get_opt("child").await.expect("get").is_some(),
         "orphaned"
     );
+
+    // An owner held by a finalizer takes its dependents along once it is released.
+    let mut held = configmap("held");
+    held.metadata.finalizers = Some(vec!["example.com/hold".into()]);
+    let held = api.create(&pp, &held).await.expect("held");
+    api.create(&pp, &owned_by("held-child", &held))
+        .await
+        .expect("child");
+    api.delete("held", &DeleteParams::background())
+        .await
+        .expect("delete");
+    assert!(
+        api.get_opt("held-child").await.expect("get").is_some(),
+        "owner still there"
+    );
+    api.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .expect("release");
+    assert!(api.get_opt("held").await.expect("get").is_none());
+    assert!(api.get_opt("held-child").await.expect("get").is_none());
     t.sim.shutdown().await.expect("clean shutdown");
 }
 
