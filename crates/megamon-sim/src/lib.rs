@@ -84,7 +84,7 @@ impl Default for SimOptions {
             token_auth_file: None,
             tls: false,
             bookmark_interval: Duration::from_secs(10),
-            history_limit: 200_000,
+            history_limit: 100_000,
         }
     }
 }
