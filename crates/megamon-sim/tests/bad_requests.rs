@@ -349,18 +349,18 @@ async fn injected_faults_fail_and_slow_requests() {
         "{codes:?}"
     );
     assert_eq!(
-        raw(&c, "POST", "/_sim/faults", JSON, r#"{"latencyMs":300}"#)
+        raw(&c, "POST", "/_sim/faults", JSON, r#"{"latencyMs":1000}"#)
             .await
             .0,
         200
     );
     let started = Instant::now();
     assert_eq!(raw(&c, "GET", cms, JSON, "").await.0, 200);
-    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert!(started.elapsed() >= Duration::from_millis(1000));
     assert_eq!(raw(&c, "POST", "/_sim/faults", JSON, "{}").await.0, 200);
     let started = Instant::now();
     assert_eq!(raw(&c, "GET", cms, JSON, "").await.0, 200);
-    assert!(started.elapsed() < Duration::from_millis(300));
+    assert!(started.elapsed() < Duration::from_millis(1000));
     // Bad fault settings are refused.
     assert_status(
         &raw(&c, "POST", "/_sim/faults", JSON, r#"{"errorRate":2}"#).await,
