@@ -867,6 +867,9 @@ fn delete_one(
     dry_run: bool,
     orphan: bool,
 ) -> Result<Deleted, ApiError> {
+    if def.special == Special::Namespace && !dry_run {
+        terminate_namespace(sim, def, key)?;
+    }
     let written = sim
         .store
         .write(&def.storage_key(), key, dry_run, |current, rv| {
@@ -944,6 +947,51 @@ fn collect_garbage(sim: &Sim, namespace: &str, owner: &Stored) {
     }
 }
 
+/// Marks a namespace Terminating and deletes its contents, as the namespace controller
+/// does before the namespace goes (here at once).
+fn terminate_namespace(sim: &Sim, def: &ResourceDef, key: &ObjKey) -> Result<(), ApiError> {
+    sim.store
+        .write(&def.storage_key(), key, false, |current, rv| {
+            let current =
+                current.ok_or_else(|| ApiError::not_found(&def.group, &def.plural, &key.1))?;
+            let mut value = current.value()?;
+            if meta_str(&value, "deletionTimestamp").is_some() {
+                return Ok(Write::Unchanged);
+            }
+            metadata_mut(&mut value).insert("deletionTimestamp".into(), now_timestamp().into());
+            set_path(&mut value, &["status", "phase"], "Terminating".into());
+            stamp(&mut value, rv);
+            Ok(Write::Put(Stored::new(&value, rv, &def.selectable_fields)?))
+        })?;
+    for (resource, obj_key) in sim.store.keys_in_namespace(&key.1) {
+        let Some((group, plural)) = resource.split_once('/') else {
+            continue;
+        };
+        if let Some(def) = sim.registry.any_version_of(group, plural) {
+            // Contents go whatever their finalizers say: nothing else would remove them.
+            let _ = force_delete(sim, &def.storage_key(), &obj_key);
+        }
+    }
+    Ok(())
+}
+
+/// Removes an object regardless of finalizers.
+fn force_delete(sim: &Sim, storage_key: &str, key: &ObjKey) -> Result<(), ApiError> {
+    sim.store.write(storage_key, key, false, |current, rv| {
+        let Some(current) = current else {
+            return Ok(Write::Unchanged);
+        };
+        let mut value = current.value()?;
+        stamp(&mut value, rv);
+        Ok(Write::Delete(Stored {
+            json: Bytes::from(serde_json::to_vec(&value).unwrap_or_default()),
+            rv,
+            ..current.clone()
+        }))
+    })?;
+    Ok(())
+}
+
 /// After an update or patch: a CRD change changes what is served; a write that
 /// removed the last finalizer of a deleted object completes its deletion.
 fn after_write(
@@ -963,49 +1011,18 @@ fn after_write(
     }
 }
 
-/// Cascades: a namespace takes its contents along, a CRD its custom resources.
+/// Cascades: a CRD takes its custom resources along.
 fn after_delete(sim: &Sim, def: &ResourceDef, key: &ObjKey) {
-    match def.special {
-        Special::Namespace => {
-            for (resource, obj_key) in sim.store.keys_in_namespace(&key.1) {
-                let _ = sim.store.write(&resource, &obj_key, false, |current, rv| {
-                    let Some(current) = current else {
-                        return Ok(Write::Unchanged);
-                    };
-                    let mut value = current.value()?;
-                    stamp(&mut value, rv);
-                    Ok(Write::Delete(Stored {
-                        json: Bytes::from(serde_json::to_vec(&value).unwrap_or_default()),
-                        rv,
-                        ..current.clone()
-                    }))
-                });
-            }
-        }
-        Special::Crd => {
-            let Some((plural, group)) = key.1.split_once('.') else {
-                return;
-            };
-            let storage_key = format!("{group}/{plural}");
-            sim.registry.remove_crd(&key.1);
-            for (obj_key, _) in sim.store.all(&storage_key) {
-                let _ = sim
-                    .store
-                    .write(&storage_key, &obj_key, false, |current, rv| {
-                        let Some(current) = current else {
-                            return Ok(Write::Unchanged);
-                        };
-                        let mut value = current.value()?;
-                        stamp(&mut value, rv);
-                        Ok(Write::Delete(Stored {
-                            json: Bytes::from(serde_json::to_vec(&value).unwrap_or_default()),
-                            rv,
-                            ..current.clone()
-                        }))
-                    });
-            }
-        }
-        _ => {}
+    if def.special != Special::Crd {
+        return;
+    }
+    let Some((plural, group)) = key.1.split_once('.') else {
+        return;
+    };
+    let storage_key = format!("{group}/{plural}");
+    sim.registry.remove_crd(&key.1);
+    for (obj_key, _) in sim.store.all(&storage_key) {
+        let _ = force_delete(sim, &storage_key, &obj_key);
     }
 }
 

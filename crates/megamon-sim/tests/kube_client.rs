@@ -894,3 +894,59 @@ async fn lists_honour_resource_version_match_and_deletecollection_selects() {
     assert_eq!(names, ["keep"]);
     t.sim.shutdown().await.expect("clean shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_namespace_terminates_it_and_its_contents() {
+    use k8s_openapi::api::core::v1::Namespace;
+    let t = TestSim::start().await;
+    let client = t.client().await;
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "doomed"}}))
+    .expect("namespace");
+    let created = namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .expect("create");
+    let in_ns: Api<ConfigMap> = Api::namespaced(client.clone(), "doomed");
+    in_ns
+        .create(&PostParams::default(), &configmap("content"))
+        .await
+        .expect("content");
+    let from = created.metadata.resource_version.expect("rv");
+    let mut events = namespaces
+        .watch(
+            &WatchParams::default().fields("metadata.name=doomed"),
+            &from,
+        )
+        .await
+        .expect("watch")
+        .boxed();
+    namespaces
+        .delete("doomed", &DeleteParams::default())
+        .await
+        .expect("delete");
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        match tokio::time::timeout(Duration::from_secs(5), events.try_next()).await {
+            Ok(Ok(Some(WatchEvent::Modified(ns)))) => seen.push(format!(
+                "modified:{}",
+                ns.status.and_then(|s| s.phase).unwrap_or_default()
+            )),
+            Ok(Ok(Some(WatchEvent::Deleted(_)))) => seen.push("deleted".into()),
+            Ok(Ok(Some(_))) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(seen, ["modified:Terminating", "deleted"]);
+    assert!(in_ns.get_opt("content").await.expect("get").is_none());
+    // Creating in a namespace that no longer exists is refused.
+    match in_ns
+        .create(&PostParams::default(), &configmap("late"))
+        .await
+    {
+        Err(kube::Error::Api(status)) => assert_eq!(status.code, 404),
+        other => panic!("expected 404, got {other:?}"),
+    }
+    t.sim.shutdown().await.expect("clean shutdown");
+}
