@@ -950,3 +950,63 @@ async fn deleting_a_namespace_terminates_it_and_its_contents() {
     }
     t.sim.shutdown().await.expect("clean shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_pod_selectors_select_scheduled_leaders() {
+    // The selectors MegaMon's monitor watches JobSet leader pods with.
+    const LABELS: &str =
+        "jobset.sigs.k8s.io/jobset-name,batch.kubernetes.io/job-completion-index=0";
+    const FIELDS: &str = "spec.nodeName!=";
+    let t = TestSim::start().await;
+    let pods: Api<Pod> = Api::default_namespaced(t.client().await);
+    let pod = |name: &str, index: &str, node: Option<&str>| -> Pod {
+        let mut spec = json!({"containers": [{"name": "c", "image": "x"}]});
+        if let Some(node) = node {
+            spec["nodeName"] = node.into();
+        }
+        serde_json::from_value(json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "labels": {
+                "jobset.sigs.k8s.io/jobset-name": "js", "batch.kubernetes.io/job-completion-index": index}},
+            "spec": spec}))
+        .expect("pod")
+    };
+    let pp = PostParams::default();
+    pods.create(&pp, &pod("leader", "0", Some("n1")))
+        .await
+        .expect("create");
+    pods.create(&pp, &pod("pending-leader", "0", None))
+        .await
+        .expect("create");
+    pods.create(&pp, &pod("worker", "1", Some("n2")))
+        .await
+        .expect("create");
+    let params = ListParams::default().labels(LABELS).fields(FIELDS);
+    let listed = pods.list(&params).await.expect("list");
+    let names: Vec<_> = listed
+        .items
+        .iter()
+        .filter_map(|p| p.metadata.name.clone())
+        .collect();
+    assert_eq!(names, ["leader"]);
+
+    let rv = listed.metadata.resource_version.expect("rv");
+    let mut events = pods
+        .watch(&WatchParams::default().labels(LABELS).fields(FIELDS), &rv)
+        .await
+        .expect("watch")
+        .boxed();
+    pods.patch(
+        "pending-leader",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"nodeName": "n3"}})),
+    )
+    .await
+    .expect("schedule");
+    match tokio::time::timeout(Duration::from_secs(5), events.try_next()).await {
+        Ok(Ok(Some(WatchEvent::Added(p)))) => {
+            assert_eq!(p.metadata.name.as_deref(), Some("pending-leader"))
+        }
+        other => panic!("expected the newly scheduled leader, got {other:?}"),
+    }
+    t.sim.shutdown().await.expect("clean shutdown");
+}
