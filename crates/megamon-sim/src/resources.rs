@@ -57,6 +57,8 @@ pub struct ResourceDef {
     pub printer_columns: Vec<PrinterColumn>,
     /// For CRD resources: the CRD's name.
     pub crd_name: Option<String>,
+    /// For deprecated CRD versions: the warning every response carries.
+    pub deprecation_warning: Option<String>,
 }
 
 impl ResourceDef {
@@ -133,6 +135,7 @@ fn builtin(
         selectable_fields: selectable.iter().map(|s| s.to_string()).collect(),
         printer_columns: Vec::new(),
         crd_name: None,
+        deprecation_warning: None,
     }
 }
 
@@ -510,6 +513,17 @@ pub fn crd_resources(crd: &Value) -> Result<Vec<ResourceDef>, CrdError> {
             selectable_fields,
             printer_columns,
             crd_name: Some(name.to_string()),
+            deprecation_warning: version
+                .get("deprecated")
+                .and_then(Value::as_bool)
+                .filter(|d| *d)
+                .map(|_| {
+                    version
+                        .get("deprecationWarning")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                        .unwrap_or_else(|| format!("{group}/{vname} {kind} is deprecated"))
+                }),
         });
     }
     Ok(defs)

@@ -206,7 +206,18 @@ async fn api(sim: &Arc<Sim>, req: Request, path: &str) -> Result<Response, ApiEr
                 format!("cannot read the request body: {e}"),
             )
         })?;
-    resource(sim, &method, target, &query, &headers, body)
+    let warning = target.def.deprecation_warning.clone();
+    let mut response = match resource(sim, &method, target, &query, &headers, body) {
+        Ok(response) => response,
+        Err(err) => error_reply(&err),
+    };
+    // As kube-apiserver does for deprecated versions; kubectl prints it.
+    if let Some(warning) = warning
+        && let Ok(value) = HeaderValue::from_str(&format!("299 - {warning:?}"))
+    {
+        response.headers_mut().insert(header::WARNING, value);
+    }
+    Ok(response)
 }
 
 fn resource(

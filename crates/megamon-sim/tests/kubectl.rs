@@ -591,6 +591,16 @@ async fn kubectl_manages_jobsets_and_slices() {
         got["apiVersion"], "accelerator.gke.io/v1alpha1",
         "served at every version"
     );
+    let old_version = t
+        .kubectl(&["get", "slices.v1alpha1.accelerator.gke.io", "-o", "name"])
+        .await;
+    old_version.assert_ok();
+    assert!(
+        old_version
+            .stderr
+            .contains("Warning: accelerator.gke.io/v1alpha1 Slice is deprecated"),
+        "{old_version:?}"
+    );
     let names = t
         .ok(&[
             "get",
