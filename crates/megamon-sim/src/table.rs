@@ -66,6 +66,21 @@ fn pod_status(obj: &Value) -> Value {
     if meta_str(obj, "deletionTimestamp").is_some() {
         return "Terminating".into();
     }
+    // As kubectl: a container's waiting or terminated reason says more than the phase.
+    let statuses = obj
+        .pointer("/status/containerStatuses")
+        .and_then(Value::as_array);
+    for status in statuses.into_iter().flatten() {
+        for state in ["waiting", "terminated"] {
+            if let Some(reason) = status
+                .pointer(&format!("/state/{state}/reason"))
+                .and_then(Value::as_str)
+                .filter(|r| !r.is_empty())
+            {
+                return reason.into();
+            }
+        }
+    }
     let reason = text(obj, ".status.reason");
     if !reason.is_empty() {
         return reason.into();
@@ -76,6 +91,42 @@ fn pod_status(obj: &Value) -> Value {
     } else {
         phase
     })
+}
+
+fn count(obj: &Value, pointer: &str) -> i64 {
+    obj.pointer(pointer).and_then(Value::as_i64).unwrap_or(0)
+}
+
+fn job_status(obj: &Value) -> Value {
+    let conditions = obj.pointer("/status/conditions").and_then(Value::as_array);
+    for condition in conditions.into_iter().flatten() {
+        let is_true = condition.get("status").and_then(Value::as_str) == Some("True");
+        match condition.get("type").and_then(Value::as_str) {
+            Some("Complete") if is_true => return "Complete".into(),
+            Some("Failed") if is_true => return "Failed".into(),
+            Some("Suspended") if is_true => return "Suspended".into(),
+            _ => {}
+        }
+    }
+    "Running".into()
+}
+
+fn service_ports(obj: &Value) -> Value {
+    let ports: Vec<String> = obj
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .map(|ports| {
+            ports
+                .iter()
+                .map(|p| {
+                    let port = p.get("port").and_then(Value::as_i64).unwrap_or(0);
+                    let protocol = p.get("protocol").and_then(Value::as_str).unwrap_or("TCP");
+                    format!("{port}/{protocol}")
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    or_none(ports.join(","))
 }
 
 fn pod_restarts(obj: &Value) -> Value {
@@ -144,28 +195,82 @@ fn builtin_columns(def: &ResourceDef) -> Vec<Column> {
                     .map_or(0, |d| d.len())
             )
         })],
-        ("batch", "jobs") => vec![col("Completions", "string", 0, |o| {
-            let done = o
-                .pointer("/status/succeeded")
-                .and_then(Value::as_i64)
-                .unwrap_or(0);
-            let want = o
-                .pointer("/spec/completions")
-                .and_then(Value::as_i64)
-                .unwrap_or(1);
-            format!("{done}/{want}").into()
-        })],
-        ("apps", "deployments") => vec![col("Ready", "string", 0, |o| {
-            let ready = o
-                .pointer("/status/readyReplicas")
-                .and_then(Value::as_i64)
-                .unwrap_or(0);
-            let want = o
-                .pointer("/spec/replicas")
-                .and_then(Value::as_i64)
-                .unwrap_or(1);
-            format!("{ready}/{want}").into()
-        })],
+        ("", "secrets") => vec![
+            col("Type", "string", 0, |o| text(o, ".type").into()),
+            col("Data", "integer", 0, |o| {
+                json!(
+                    o.get("data")
+                        .and_then(Value::as_object)
+                        .map_or(0, |d| d.len())
+                )
+            }),
+        ],
+        ("", "services") => vec![
+            col("Type", "string", 0, |o| {
+                let t = text(o, ".spec.type");
+                Value::String(if t.is_empty() { "ClusterIP".into() } else { t })
+            }),
+            col("Cluster-IP", "string", 0, |o| {
+                or_none(text(o, ".spec.clusterIP"))
+            }),
+            col("External-IP", "string", 0, |o| {
+                or_none(text(o, ".status.loadBalancer.ingress[*].ip"))
+            }),
+            col("Port(s)", "string", 0, service_ports),
+        ],
+        ("", "events") => {
+            return vec![
+                col("Last Seen", "string", 0, |o| {
+                    let at = text(o, ".lastTimestamp");
+                    let at = if at.is_empty() {
+                        text(o, ".eventTime")
+                    } else {
+                        at
+                    };
+                    Value::String(if at.is_empty() {
+                        "<unknown>".into()
+                    } else {
+                        human_age(&at)
+                    })
+                }),
+                col("Type", "string", 0, |o| text(o, ".type").into()),
+                col("Reason", "string", 0, |o| text(o, ".reason").into()),
+                col("Object", "string", 0, |o| {
+                    format!(
+                        "{}/{}",
+                        text(o, ".involvedObject.kind").to_ascii_lowercase(),
+                        text(o, ".involvedObject.name")
+                    )
+                    .into()
+                }),
+                col("Message", "string", 0, |o| text(o, ".message").into()),
+            ];
+        }
+        ("batch", "jobs") => vec![
+            col("Status", "string", 0, job_status),
+            col("Completions", "string", 0, |o| {
+                let want = o
+                    .pointer("/spec/completions")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(1);
+                format!("{}/{want}", count(o, "/status/succeeded")).into()
+            }),
+        ],
+        ("apps", "deployments") => vec![
+            col("Ready", "string", 0, |o| {
+                let want = o
+                    .pointer("/spec/replicas")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(1);
+                format!("{}/{want}", count(o, "/status/readyReplicas")).into()
+            }),
+            col("Up-to-date", "integer", 0, |o| {
+                json!(count(o, "/status/updatedReplicas"))
+            }),
+            col("Available", "integer", 0, |o| {
+                json!(count(o, "/status/availableReplicas"))
+            }),
+        ],
         ("coordination.k8s.io", "leases") => vec![col("Holder", "string", 0, |o| {
             text(o, ".spec.holderIdentity").into()
         })],
@@ -197,11 +302,21 @@ fn builtin_columns(def: &ResourceDef) -> Vec<Column> {
 }
 
 /// The `columnDefinitions` of a table of `def`.
+/// Events list their name last and only with `-o wide`, as kube-apiserver's printer does.
+fn name_last(def: &ResourceDef) -> bool {
+    def.builtin && def.plural == "events"
+}
+
 pub fn column_definitions(def: &ResourceDef) -> Vec<Value> {
-    let mut defs = vec![json!({
-        "name": "Name", "type": "string", "format": "name", "priority": 0,
+    let name = json!({
+        "name": "Name", "type": "string", "format": "name",
+        "priority": if name_last(def) { 1 } else { 0 },
         "description": "Name must be unique within a namespace.",
-    })];
+    });
+    let mut defs = Vec::new();
+    if !name_last(def) {
+        defs.push(name.clone());
+    }
     if def.printer_columns.is_empty() {
         defs.extend(builtin_columns(def).iter().map(|c| {
             json!({"name": c.name, "type": c.kind, "format": "", "description": c.name, "priority": c.priority})
@@ -212,14 +327,19 @@ pub fn column_definitions(def: &ResourceDef) -> Vec<Value> {
             json!({"name": c.name, "type": kind, "format": "", "description": c.description, "priority": c.priority})
         }));
     }
+    if name_last(def) {
+        defs.push(name);
+    }
     defs
 }
 
 /// One table row for `obj`.
 pub fn row(def: &ResourceDef, obj: &Value, include: IncludeObject) -> Value {
-    let mut cells = vec![Value::String(
-        meta_str(obj, "name").unwrap_or_default().to_string(),
-    )];
+    let name = Value::String(meta_str(obj, "name").unwrap_or_default().to_string());
+    let mut cells = Vec::new();
+    if !name_last(def) {
+        cells.push(name.clone());
+    }
     if def.printer_columns.is_empty() {
         cells.extend(builtin_columns(def).iter().map(|c| (c.cell)(obj)));
     } else {
@@ -239,6 +359,9 @@ pub fn row(def: &ResourceDef, obj: &Value, include: IncludeObject) -> Value {
             };
             cells.push(cell);
         }
+    }
+    if name_last(def) {
+        cells.push(name);
     }
     let object = match include {
         IncludeObject::None => Value::Null,

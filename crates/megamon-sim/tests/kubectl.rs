@@ -396,6 +396,11 @@ spec:
         ])
         .await;
     assert_eq!(jobs.trim(), "job.batch/js1-workers-0");
+    let table = t.ok(&["-n", "team-a", "get", "jobs"]).await;
+    assert!(
+        table.starts_with("NAME") && table.contains("COMPLETIONS") && table.contains("1/1"),
+        "{table}"
+    );
 
     t.ok(&[
         "-n",
