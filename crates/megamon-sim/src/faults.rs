@@ -21,6 +21,10 @@ pub struct FaultConfig {
     /// Delay added to every API request.
     #[serde(default)]
     pub latency_ms: u64,
+    /// Apply the faults to watch requests only, so that clients can still
+    /// change objects while every watch is cut off (to force re-lists).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub watches_only: bool,
 }
 
 impl FaultConfig {
@@ -81,8 +85,11 @@ impl Faults {
     }
 
     /// The delay to add and, if this request is chosen to fail, its error.
-    pub fn draw(&self) -> (Option<Duration>, Option<ApiError>) {
+    pub fn draw(&self, is_watch: bool) -> (Option<Duration>, Option<ApiError>) {
         let config = self.get();
+        if config.watches_only && !is_watch {
+            return (None, None);
+        }
         let delay = (config.latency_ms > 0).then(|| Duration::from_millis(config.latency_ms));
         let fail = config.error_rate > 0.0 && self.random() < config.error_rate;
         let error = fail.then(|| {
@@ -108,11 +115,24 @@ mod tests {
             error_rate: 0.25,
             status: Some(503),
             latency_ms: 0,
+            watches_only: false,
         });
-        let failed = (0..4000).filter(|_| faults.draw().1.is_some()).count();
+        let failed = (0..4000).filter(|_| faults.draw(false).1.is_some()).count();
         assert!((800..1200).contains(&failed), "{failed} of 4000 failed");
         faults.set(FaultConfig::default());
-        assert!((0..100).all(|_| faults.draw().1.is_none()));
+        assert!((0..100).all(|_| faults.draw(false).1.is_none()));
+    }
+
+    #[test]
+    fn watches_only_spares_other_requests() {
+        let faults = Faults::default();
+        faults.set(FaultConfig {
+            error_rate: 1.0,
+            watches_only: true,
+            ..FaultConfig::default()
+        });
+        assert!((0..100).all(|_| faults.draw(false).1.is_none()));
+        assert!((0..100).all(|_| faults.draw(true).1.is_some()));
     }
 
     #[test]

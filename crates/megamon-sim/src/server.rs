@@ -99,7 +99,12 @@ async fn dispatch(sim: &Arc<Sim>, req: Request) -> Response {
     {
         return text_reply("ok");
     }
-    let (delay, fault) = sim.faults.draw();
+    let is_watch = path.contains("/watch/")
+        || req
+            .uri()
+            .query()
+            .is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"));
+    let (delay, fault) = sim.faults.draw(is_watch);
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
     }

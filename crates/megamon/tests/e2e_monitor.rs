@@ -746,3 +746,82 @@ fn a_report_too_large_for_a_configmap_is_an_error_and_a_metric() {
         Some(200)
     );
 }
+
+#[test]
+fn a_relist_after_410_records_only_what_really_changed() {
+    let cluster = Cluster::start();
+    cluster.apply(&pool_a(64));
+    cluster.apply(&[
+        jobset("steady", &[("workers", 1)]),
+        jobset("doomed", &[("workers", 1)]),
+    ]);
+    jobset_status(&cluster, "steady", 1, json!([]));
+    let monitor = cluster.monitor(sim_config());
+    monitor.wait_metrics("pool and JobSet up", |m| {
+        m.get("megamon_nodepool_up", POOL) == Some(1.0)
+            && m.get("megamon_jobset_up", &[("jobset_name", "steady")]) == Some(1.0)
+            && m.get("megamon_jobset_up", &[("jobset_name", "doomed")])
+                .is_some()
+    });
+    let log =
+        |p: &support::Process, needle: &str| p.log().iter().filter(|l| l.contains(needle)).count();
+    let (transitions, lists) = (
+        log(&monitor.process, "\"transition\""),
+        log(&monitor.process, "\"listed\""),
+    );
+    let sim = cluster.sim_addr();
+
+    // Every watch cut off while the cluster changes; then history is forgotten,
+    // so the watches can only catch up by re-listing (410 Gone).
+    let cut = r#"{"errorRate":1.0,"status":500,"watchesOnly":true}"#;
+    assert_eq!(support::http_post(&sim, "/_sim/faults", cut), Some(200));
+    assert_eq!(
+        support::http_post(&sim, "/_sim/drop-watches", ""),
+        Some(200)
+    );
+    wait_for("the watches to be cut off", Duration::from_secs(20), || {
+        (log(&monitor.process, "watch failed") >= 3).then_some(())
+    });
+    break_pool_a(&cluster, "False");
+    cluster.kubectl(&["delete", "jobset", "doomed"]);
+    assert_eq!(support::http_post(&sim, "/_sim/compact", ""), Some(200));
+    assert_eq!(support::http_post(&sim, "/_sim/faults", "{}"), Some(200));
+
+    let relisted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_for("every watch to re-list", Duration::from_secs(30), || {
+            (log(&monitor.process, "\"listed\"") >= lists + 3).then_some(())
+        })
+    }));
+    assert!(
+        relisted.is_ok(),
+        "no re-list; monitor log:\n{}",
+        monitor.process.log().join("\n")
+    );
+    let m = monitor.wait_metrics("the missed changes applied", |m| {
+        m.get("megamon_nodepool_up", POOL) == Some(0.0)
+            && m.values("megamon_jobset_up", &[("jobset_name", "doomed")])
+                .is_empty()
+    });
+    assert_eq!(
+        m.get("megamon_nodepool_interruption_count", POOL),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.get(
+            "megamon_jobset_interruption_count",
+            &[("jobset_name", "steady")]
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        m.get("megamon_jobset_up", &[("jobset_name", "steady")]),
+        Some(1.0)
+    );
+    // One transition (the pool going down); nothing invented by the re-list.
+    assert_eq!(
+        log(&monitor.process, "\"transition\""),
+        transitions + 1,
+        "{}",
+        monitor.process.log().join("\n")
+    );
+}
