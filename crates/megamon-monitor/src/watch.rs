@@ -74,6 +74,15 @@ pub fn spawn_all(
     tasks
 }
 
+/// A 404 on list or watch: the API server does not serve the resource at all.
+fn is_not_served(err: &watcher::Error) -> bool {
+    match err {
+        watcher::Error::InitialListFailed(kube::Error::Api(status))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(status)) => status.code == 404,
+        _ => false,
+    }
+}
+
 /// Follows one resource. A (re-)list is buffered from `Init` to `InitDone` and
 /// sent as one reset, so the fleet never sees a half-listed state.
 async fn follow<K, T>(
@@ -91,16 +100,40 @@ async fn follow<K, T>(
 {
     let mut stream = watcher::watcher(api, config).default_backoff().boxed();
     let mut listing: Option<Vec<T>> = None;
+    // Whether the resource is currently not served (its CRD is not installed).
+    let mut absent = false;
     loop {
         let event = match stream.try_next().await {
             Ok(Some(event)) => event,
             Ok(None) => return,
             Err(err) => {
+                if is_not_served(&err) {
+                    if !absent {
+                        // A cluster without the CRD has none of these: say so
+                        // once and report an empty list, so the other families
+                        // go on; the watch keeps retrying and lists them when
+                        // the CRD appears.
+                        absent = true;
+                        tracing::warn!(
+                            watch = what,
+                            "the cluster does not serve this resource (is its CRD installed?); counting none until it does"
+                        );
+                        let update = Stamped {
+                            at: Timestamp::now(),
+                            update: wrap(Change::Reset(Vec::new())),
+                        };
+                        if tx.send(update).await.is_err() {
+                            return;
+                        }
+                    }
+                    continue;
+                }
                 // The backoff retries; a re-list follows as Init .. InitDone.
                 tracing::warn!(watch = what, error = %err, "watch failed; retrying");
                 continue;
             }
         };
+        absent = false;
         let at = Timestamp::now();
         let change = match event {
             Event::Apply(obj) => {

@@ -825,3 +825,41 @@ fn a_relist_after_410_records_only_what_really_changed() {
         monitor.process.log().join("\n")
     );
 }
+
+#[test]
+fn a_cluster_without_the_jobset_crd_still_gets_node_pools_then_jobsets() {
+    let cluster = Cluster::start_without_crds();
+    cluster.apply(&pool_a(64));
+    let monitor = cluster.monitor(sim_config());
+    let m = monitor.wait_metrics("pool up without any CRD", |m| {
+        m.get("megamon_nodepool_up", POOL) == Some(1.0)
+    });
+    assert!(m.values("megamon_jobset_up", &[]).is_empty());
+    assert!(
+        monitor
+            .process
+            .log()
+            .iter()
+            .any(|l| l.contains("does not serve this resource"))
+    );
+    // The CRD is installed later: JobSets are followed from then on.
+    let crd = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../megamon-sim/crds/jobset.x-k8s.io_jobsets.yaml"
+    );
+    cluster.kubectl(&["apply", "--server-side", "-f", crd]);
+    wait_for("the JobSet API served", Duration::from_secs(10), || {
+        let out = std::process::Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&cluster.kubeconfig)
+            .args(["get", "jobsets"])
+            .output()
+            .ok()?;
+        out.status.success().then_some(())
+    });
+    cluster.apply(&[jobset("late", &[("workers", 1)])]);
+    monitor.wait_metrics("the JobSet seen", |m| {
+        m.get("megamon_jobset_up", &[("jobset_name", "late")])
+            .is_some()
+    });
+}

@@ -134,11 +134,21 @@ impl Cluster {
 
     /// A simulator that starts with `objects` (written to a seed file).
     pub fn start_seeded(objects: &[serde_json::Value]) -> Cluster {
+        Cluster::start_with(objects, &[])
+    }
+
+    /// A simulator without the JobSet and Slice CRDs.
+    pub fn start_without_crds() -> Cluster {
+        Cluster::start_with(&[], &["--no-default-crds"])
+    }
+
+    fn start_with(objects: &[serde_json::Value], args: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig = dir.path().join("kubeconfig");
         let mut cmd = Command::new(BIN);
         cmd.args(["sim", "--addr", "127.0.0.1:0", "--kubeconfig-out"])
-            .arg(&kubeconfig);
+            .arg(&kubeconfig)
+            .args(args);
         if !objects.is_empty() {
             let seed = dir.path().join("seed.json");
             let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": objects});
