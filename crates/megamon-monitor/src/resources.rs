@@ -10,7 +10,7 @@ use kube::Resource;
 use megamon_core::entity::jobset::{JobSetFacts, JobSetObject, JobSetSpec, JobSetStatus};
 use megamon_core::entity::node::{NodeObject, NodeStatus};
 use megamon_core::entity::slice::{SliceFacts, SliceObject, SliceSpec, SliceStatus};
-use megamon_core::entity::{self, labels};
+use megamon_core::entity::{self, Condition, labels};
 use serde::{Deserialize, Deserializer};
 
 use crate::fleet::LeaderPod;
@@ -178,13 +178,70 @@ impl From<JobSetResource> for JobSetFacts {
     }
 }
 
-/// core/v1 Node: labels and conditions only.
+/// core/v1 Node: the labels and the `Ready` condition only.
 #[derive(Debug, Clone, Deserialize)]
 pub struct NodeResource {
     #[serde(deserialize_with = "node_meta")]
     pub metadata: ObjectMeta,
     #[serde(default)]
-    pub status: NodeStatus,
+    pub status: NodeStatusLean,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct NodeStatusLean {
+    /// Other conditions (MemoryPressure, DiskPressure...) are skipped while
+    /// parsing: a 65,536-node re-list would otherwise hold them all at once.
+    #[serde(deserialize_with = "ready_condition_only")]
+    pub conditions: Vec<Condition>,
+}
+
+fn ready_condition_only<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Condition>, D::Error> {
+    let all: Option<Vec<ConditionLean>> = Option::deserialize(d)?;
+    Ok(all
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|c| c.ready)
+        .collect())
+}
+
+/// A condition, parsed in full only if it is `Ready`.
+struct ConditionLean {
+    ready: Option<Condition>,
+}
+
+impl<'de> Deserialize<'de> for ConditionLean {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, Visitor};
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ConditionLean;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a node condition")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ConditionLean, A::Error> {
+                let (mut type_, mut status, mut ltt) =
+                    (None::<std::borrow::Cow<'de, str>>, None, None);
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        "type" => type_ = Some(map.next_value()?),
+                        "status" => status = Some(map.next_value::<String>()?),
+                        "lastTransitionTime" => ltt = map.next_value::<Option<String>>()?,
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                let ready = (type_.as_deref() == Some("Ready")).then(|| Condition {
+                    type_: "Ready".to_string(),
+                    status: status.unwrap_or_default(),
+                    last_transition_time: ltt,
+                });
+                Ok(ConditionLean { ready })
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 lean_resource!(
     NodeResource,
@@ -199,7 +256,9 @@ impl From<NodeResource> for NodeObject {
     fn from(r: NodeResource) -> Self {
         NodeObject {
             metadata: core_meta(r.metadata),
-            status: r.status,
+            status: NodeStatus {
+                conditions: r.status.conditions,
+            },
         }
     }
 }
@@ -300,7 +359,9 @@ mod tests {
                 "annotations": {"big": "x".repeat(1000)},
                 "managedFields": [{"manager": "kubelet"}]},
             "spec": {"podCIDR": "10.0.0.0/24"},
-            "status": {"conditions": [{"type": "Ready", "status": "True"}],
+            "status": {"conditions": [
+                           {"type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory"},
+                           {"type": "Ready", "status": "True", "lastTransitionTime": "2024-01-01T00:00:00Z"}],
                        "images": [{"names": ["a"], "sizeBytes": 1}]}
         }))
         .unwrap();
@@ -314,7 +375,12 @@ mod tests {
         assert!(r.metadata.managed_fields.is_none());
         let node = NodeObject::from(r);
         assert_eq!(node.metadata.labels["cloud.google.com/gke-nodepool"], "p");
-        assert_eq!(node.status.conditions.len(), 1);
+        assert_eq!(node.status.conditions.len(), 1, "only Ready is kept");
+        assert_eq!(node.status.conditions[0].type_, "Ready");
+        assert_eq!(
+            node.status.conditions[0].last_transition_time.as_deref(),
+            Some("2024-01-01T00:00:00Z")
+        );
     }
 
     #[test]
