@@ -1,6 +1,7 @@
-//! Our Prometheus text against what `opentelemetry-prometheus` 0.33 renders
-//! from the same instruments: the same families, HELP and TYPE lines, series
-//! and values. The only intended difference is `otel_scope_version=""`,
+//! Our Prometheus text, written straight from the snapshot, against what
+//! `opentelemetry-prometheus` 0.33 renders from the SDK instruments the OTLP
+//! push registers for the same snapshot: the same families, HELP and TYPE
+//! lines, series and values. The only intended difference is `otel_scope_version=""`,
 //! which that crate leaves out for a scope without version and the original
 //! (Go) exporter printed; label order is not compared (the crate appends the
 //! scope labels after the others, the Go exporter sorts all of them).
@@ -118,15 +119,9 @@ fn parse(text: &str, drop_label: Option<&str>) -> (SampleSet, BTreeSet<String>) 
     (samples, meta)
 }
 
-#[test]
-fn same_names_labels_and_values_as_opentelemetry_prometheus() {
-    let build = BuildInfo {
-        version: "9.9.9".into(),
-        commit: Some("cafe".into()),
-        date: Some("2025-01-01T00:00:00Z".into()),
-    };
-    let snapshot = rich_snapshot();
-
+/// What `opentelemetry-prometheus` renders from the SDK instruments (the
+/// OTLP push's registration) for `snapshot`, after `record`.
+fn theirs(snapshot: &Arc<Snapshot>, build: &BuildInfo, record: impl Fn(&Instruments)) -> String {
     let registry = prometheus::Registry::new();
     let exporter = opentelemetry_prometheus::exporter()
         .with_registry(registry.clone())
@@ -137,24 +132,43 @@ fn same_names_labels_and_values_as_opentelemetry_prometheus() {
         .with_reader(exporter)
         .build();
     let slot = Arc::new(FrameSlot::default());
-    let instruments = Instruments::register(&provider.meter(SCOPE_NAME), "megamon", &build, &slot);
-    slot.set(Some(Arc::new(Frame::new(Arc::clone(&snapshot)))));
-    instruments.record_aggregation_duration(Duration::from_millis(300));
+    let instruments = Instruments::register(&provider.meter(SCOPE_NAME), "megamon", build, &slot);
+    slot.set(Some(Arc::new(Frame::new(Arc::clone(snapshot)))));
+    record(&instruments);
     let mut theirs = Vec::new();
     TextEncoder::new()
         .encode(&registry.gather(), &mut theirs)
         .unwrap();
-    let theirs = String::from_utf8(theirs).unwrap();
+    String::from_utf8(theirs).unwrap()
+}
 
+/// What our /metrics renders for `snapshot`, after `record`.
+fn ours(snapshot: &Arc<Snapshot>, build: &BuildInfo, record: impl Fn(&Metrics)) -> String {
     let metrics = Metrics::new(MetricsOptions {
         prefix: "megamon".into(),
-        build,
+        build: build.clone(),
         otlp: None,
     })
     .unwrap();
-    metrics.publish(snapshot);
-    metrics.record_aggregation_duration(Duration::from_millis(300));
-    let ours = metrics.render_prometheus().unwrap();
+    metrics.publish(Arc::clone(snapshot));
+    record(&metrics);
+    metrics.render_prometheus().unwrap()
+}
+
+#[test]
+fn same_names_labels_and_values_as_opentelemetry_prometheus() {
+    let build = BuildInfo {
+        version: "9.9.9".into(),
+        commit: Some("cafe".into()),
+        date: Some("2025-01-01T00:00:00Z".into()),
+    };
+    let snapshot = rich_snapshot();
+    let theirs = theirs(&snapshot, &build, |i| {
+        i.record_aggregation_duration(Duration::from_millis(300))
+    });
+    let ours = ours(&snapshot, &build, |m| {
+        m.record_aggregation_duration(Duration::from_millis(300))
+    });
 
     for line in ours
         .lines()
@@ -172,4 +186,77 @@ fn same_names_labels_and_values_as_opentelemetry_prometheus() {
         our_meta.iter().filter(|l| l.starts_with("# TYPE")).count(),
         4 * 13 + 4
     );
+}
+
+#[test]
+fn same_as_opentelemetry_prometheus_for_errors_order_and_shared_labels() {
+    let build = BuildInfo {
+        version: "1".into(),
+        commit: None,
+        date: None,
+    };
+    // Entities in reverse order, pools scheduled, and two pools with the
+    // same labels (the SDK reports one series, with the last value observed:
+    // for an only-non-zero gauge the last non-zero one).
+    let mut snapshot = (*rich_snapshot()).clone();
+    for family in &mut snapshot.families {
+        family.entities.reverse();
+    }
+    let pools = snapshot
+        .families
+        .iter_mut()
+        .find(|f| f.kind == EntityKind::NodePools)
+        .unwrap();
+    let mut twin = pools.entities[0].clone();
+    twin.key = "twin".into();
+    twin.up = !twin.up;
+    twin.summary.down_time_provisioned = Duration::ZERO;
+    twin.summary.up_time += Duration::from_secs(1);
+    pools.entities.push(twin);
+    for (pool, job) in [("pool-c", "x"), ("pool-b", "y"), ("pool-0", "")] {
+        snapshot.scheduling.insert(
+            pool.to_string(),
+            ScheduledJob {
+                job_name: job.into(),
+                jobset_name: "js".into(),
+            },
+        );
+    }
+    let snapshot = Arc::new(snapshot);
+
+    let theirs = theirs(&snapshot, &build, |i| {
+        i.record_export_error("stdout");
+        i.record_export_error("configmap");
+        i.record_export_error("stdout");
+    });
+    let ours = ours(&snapshot, &build, |m| {
+        m.record_export_error("stdout");
+        m.record_export_error("configmap");
+        m.record_export_error("stdout");
+    });
+    let (our_samples, our_meta) = parse(&ours, Some("otel_scope_version"));
+    let (their_samples, their_meta) = parse(&theirs, None);
+    assert_eq!(our_meta, their_meta);
+    assert_eq!(our_samples, their_samples);
+    assert!(ours.contains(
+        "megamon_export_errors_total{exporter=\"stdout\",otel_scope_name=\"megamon\",otel_scope_version=\"\"} 2\n"
+    ));
+    // One series per label set: 3 pools, not 4.
+    assert_eq!(ours.matches("\nmegamon_nodepool_up{").count(), 3);
+
+    // Series in the Go client's order: by label count, then values. Pool
+    // "pool-0" has no job name, so fewer labels, and comes first.
+    let scheduled: Vec<&str> = ours
+        .lines()
+        .filter(|l| l.starts_with("megamon_nodepool_job_scheduled{"))
+        .map(|l| l.split('"').nth(1).unwrap())
+        .collect();
+    assert_eq!(scheduled, ["js", "js-a-slice-0", "x", "y"]);
+    let jobsets: Vec<&str> = ours
+        .lines()
+        .filter(|l| l.starts_with("megamon_jobset_up{"))
+        .map(|l| l.split('"').nth(1).unwrap())
+        .collect();
+    // Jobset 1 is not spot: one label fewer.
+    assert_eq!(jobsets, ["js-jobsets-1", "js-jobsets-0", "js-jobsets-2"]);
 }

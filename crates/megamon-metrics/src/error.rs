@@ -1,4 +1,4 @@
-//! What can go wrong setting up, collecting and pushing metrics.
+//! What can go wrong setting up and pushing metrics.
 
 /// Errors of [`crate::Metrics`].
 #[derive(Debug, thiserror::Error)]
@@ -8,9 +8,6 @@ pub enum MetricsError {
         prefix: String,
         reason: &'static str,
     },
-
-    #[error("collecting metrics for /metrics: {0}")]
-    Collect(#[source] opentelemetry_sdk::error::OTelSdkError),
 
     #[error(
         "OTLP push to {endpoint} needs a Tokio runtime: create the metrics inside one \

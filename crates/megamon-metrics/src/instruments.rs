@@ -1,15 +1,18 @@
-//! The instruments of SPEC §4, registered on one meter. Gauges are observable:
-//! their callbacks read the frame (prepared snapshot) in a [`FrameSlot`], so a
-//! collection shows exactly the entities of that snapshot and nothing older.
+//! The instruments of SPEC §4: one table of names, help texts, units and
+//! readings that both /metrics ([`crate::exposition`]) and the OTLP push use,
+//! and their registration on an OpenTelemetry meter for the push. There the
+//! gauges are observable: their callbacks read the frame (prepared snapshot)
+//! in a [`FrameSlot`], so a collection shows exactly the entities of that
+//! snapshot and nothing older.
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use megamon_core::{EntityKind, EntitySnapshot, Snapshot};
-use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram, Meter, ObservableGauge};
+use opentelemetry::{Key, KeyValue};
 
-use crate::labels::{BuildInfo, entity_attributes, scheduled_attributes};
+use crate::labels::{BuildInfo, EXPORTER_LABEL, entity_attributes, scheduled_attributes};
 
 /// Buckets of `aggregation.duration`, in seconds (SPEC §4).
 pub const AGGREGATION_DURATION_BUCKETS: [f64; 11] =
@@ -80,7 +83,7 @@ impl FrameSlot {
 
 /// How a per-entity gauge reads its value.
 #[derive(Clone, Copy)]
-enum Reading {
+pub(crate) enum Reading {
     /// An integer gauge without unit.
     Count(fn(&EntitySnapshot) -> u64),
     /// A float gauge in seconds.
@@ -88,7 +91,7 @@ enum Reading {
 }
 
 #[derive(Clone, Copy)]
-struct EntityGauge {
+pub(crate) struct EntityGauge {
     /// Appended to `<prefix>.<family>.`.
     name: &'static str,
     /// `{e}` is replaced by what the family's entities are.
@@ -98,7 +101,85 @@ struct EntityGauge {
     only_non_zero: bool,
 }
 
-const ENTITY_GAUGES: [EntityGauge; 13] = [
+impl EntityGauge {
+    /// `<prefix>.<family>.<name>`, e.g. `megamon.jobset.up.time`.
+    pub(crate) fn name(&self, prefix: &str, kind: EntityKind) -> String {
+        format!("{prefix}.{}.{}", kind.metric_family(), self.name)
+    }
+
+    pub(crate) fn help(&self, kind: EntityKind) -> String {
+        self.help.replace("{e}", entity_noun(kind))
+    }
+
+    pub(crate) fn unit(&self) -> &'static str {
+        match self.reading {
+            Reading::Count(_) => "",
+            Reading::Seconds(_) => SECONDS,
+        }
+    }
+
+    /// What /metrics shows for `entity`, the value the SDK would report as a
+    /// float; `None` when the gauge leaves it out (zero, only-non-zero).
+    pub(crate) fn value(&self, entity: &EntitySnapshot) -> Option<f64> {
+        match self.reading {
+            Reading::Count(read) => {
+                let value = read(entity);
+                (!(self.only_non_zero && value == 0)).then(|| saturating_i64(value) as f64)
+            }
+            Reading::Seconds(read) => {
+                let value = read(entity);
+                (!(self.only_non_zero && value.is_zero())).then_some(value.as_secs_f64())
+            }
+        }
+    }
+}
+
+/// The unit of every duration instrument.
+const SECONDS: &str = "s";
+
+/// An instrument that is not per entity.
+pub(crate) struct InstrumentSpec {
+    /// Appended to `<prefix>.`.
+    pub(crate) name: &'static str,
+    pub(crate) help: &'static str,
+    pub(crate) unit: &'static str,
+}
+
+impl InstrumentSpec {
+    pub(crate) fn name(&self, prefix: &str) -> String {
+        format!("{prefix}.{}", self.name)
+    }
+}
+
+/// A gauge: 1 per (pool, job) of the snapshot's scheduling.
+pub(crate) const NODEPOOL_JOB_SCHEDULED: InstrumentSpec = InstrumentSpec {
+    name: "nodepool.job.scheduled",
+    help: "1 for each TPU node pool running the leader pod of a JobSet's job.",
+    unit: "",
+};
+
+/// A gauge, always 1, labelled with [`BuildInfo::labels`].
+pub(crate) const BUILD_INFO: InstrumentSpec = InstrumentSpec {
+    name: "build.info",
+    help: "MegaMon's version, git commit and build date; always 1.",
+    unit: "",
+};
+
+/// A histogram with [`AGGREGATION_DURATION_BUCKETS`].
+pub(crate) const AGGREGATION_DURATION: InstrumentSpec = InstrumentSpec {
+    name: "aggregation.duration",
+    help: "Time one aggregation took.",
+    unit: SECONDS,
+};
+
+/// A counter by exporter.
+pub(crate) const EXPORT_ERRORS: InstrumentSpec = InstrumentSpec {
+    name: "export.errors",
+    help: "Reports an exporter failed to deliver (e.g. too large for a ConfigMap), by exporter.",
+    unit: "",
+};
+
+pub(crate) const ENTITY_GAUGES: [EntityGauge; 13] = [
     EntityGauge {
         name: "up",
         help: "1 if the {e} is up, 0 if it is down.",
@@ -212,10 +293,9 @@ impl Instruments {
         let mut int_gauges = Vec::new();
         let mut float_gauges = Vec::new();
         for kind in EntityKind::ALL {
-            let family = format!("{prefix}.{}", kind.metric_family());
             for gauge in ENTITY_GAUGES {
-                let name = format!("{family}.{}", gauge.name);
-                let help = gauge.help.replace("{e}", entity_noun(kind));
+                let name = gauge.name(prefix, kind);
+                let help = gauge.help(kind);
                 let slot = Arc::clone(slot);
                 let only_non_zero = gauge.only_non_zero;
                 match gauge.reading {
@@ -238,7 +318,7 @@ impl Instruments {
                         meter
                             .f64_observable_gauge(name)
                             .with_description(help)
-                            .with_unit("s")
+                            .with_unit(gauge.unit())
                             .with_callback(move |observer| {
                                 let Some(frame) = slot.get() else { return };
                                 for (entity, attrs) in frame.entities(kind) {
@@ -257,10 +337,9 @@ impl Instruments {
         let scheduled_slot = Arc::clone(slot);
         int_gauges.push(
             meter
-                .i64_observable_gauge(format!("{prefix}.nodepool.job.scheduled"))
-                .with_description(
-                    "1 for each TPU node pool running the leader pod of a JobSet's job.",
-                )
+                .i64_observable_gauge(NODEPOOL_JOB_SCHEDULED.name(prefix))
+                .with_description(NODEPOOL_JOB_SCHEDULED.help)
+                .with_unit(NODEPOOL_JOB_SCHEDULED.unit)
                 .with_callback(move |observer| {
                     let Some(frame) = scheduled_slot.get() else {
                         return;
@@ -275,24 +354,24 @@ impl Instruments {
         let build_attributes = build.attributes();
         int_gauges.push(
             meter
-                .i64_observable_gauge(format!("{prefix}.build.info"))
-                .with_description("MegaMon's version, git commit and build date; always 1.")
+                .i64_observable_gauge(BUILD_INFO.name(prefix))
+                .with_description(BUILD_INFO.help)
+                .with_unit(BUILD_INFO.unit)
                 .with_callback(move |observer| observer.observe(1, &build_attributes))
                 .build(),
         );
 
         let aggregation_duration = meter
-            .f64_histogram(format!("{prefix}.aggregation.duration"))
-            .with_description("Time one aggregation took.")
-            .with_unit("s")
+            .f64_histogram(AGGREGATION_DURATION.name(prefix))
+            .with_description(AGGREGATION_DURATION.help)
+            .with_unit(AGGREGATION_DURATION.unit)
             .with_boundaries(AGGREGATION_DURATION_BUCKETS.to_vec())
             .build();
 
         let export_errors = meter
-            .u64_counter(format!("{prefix}.export.errors"))
-            .with_description(
-                "Reports an exporter failed to deliver (e.g. too large for a ConfigMap), by exporter.",
-            )
+            .u64_counter(EXPORT_ERRORS.name(prefix))
+            .with_description(EXPORT_ERRORS.help)
+            .with_unit(EXPORT_ERRORS.unit)
             .build();
 
         Instruments {
@@ -304,8 +383,13 @@ impl Instruments {
     }
 
     pub(crate) fn record_export_error(&self, exporter: &str) {
-        self.export_errors
-            .add(1, &[KeyValue::new("exporter", exporter.to_string())]);
+        self.export_errors.add(
+            1,
+            &[KeyValue::new(
+                Key::from_static_str(EXPORTER_LABEL),
+                exporter.to_string(),
+            )],
+        );
     }
 
     pub(crate) fn record_aggregation_duration(&self, duration: Duration) {

@@ -19,9 +19,10 @@ pub struct BuildInfo {
 }
 
 impl BuildInfo {
-    /// `none` and `unknown` are what the original printed for a build without
-    /// that information (the usual Go release-tool defaults).
-    pub(crate) fn attributes(&self) -> Vec<KeyValue> {
+    /// `build.info`'s labels, sorted by key. `none` and `unknown` are what
+    /// the original printed for a build without that information (the usual
+    /// Go release-tool defaults).
+    pub(crate) fn labels(&self) -> [(&'static str, String); 3] {
         let or = |v: &Option<String>, missing: &str| match v.as_deref() {
             Some(s) if !s.is_empty() => s.to_string(),
             _ => missing.to_string(),
@@ -31,11 +32,19 @@ impl BuildInfo {
         } else {
             self.version.clone()
         };
-        vec![
-            KeyValue::new("commit", or(&self.commit, "none")),
-            KeyValue::new("date", or(&self.date, "unknown")),
-            KeyValue::new("version", version),
+        [
+            ("commit", or(&self.commit, "none")),
+            ("date", or(&self.date, "unknown")),
+            ("version", version),
         ]
+    }
+
+    /// [`BuildInfo::labels`] as OpenTelemetry attributes.
+    pub(crate) fn attributes(&self) -> Vec<KeyValue> {
+        self.labels()
+            .into_iter()
+            .map(|(key, value)| KeyValue::new(Key::from_static_str(key), value))
+            .collect()
     }
 }
 
@@ -44,43 +53,65 @@ fn string_value(s: &str) -> Value {
     Value::from(Arc::<str>::from(s))
 }
 
+/// Reads one label's value from an entity's attributes.
+pub(crate) type ReadLabel = fn(&Attrs) -> &str;
+
+/// An entity's label keys (OpenTelemetry attribute names), sorted by key,
+/// with how to read each from its attributes; empty means absent. Both the
+/// OTLP attributes and the Prometheus labels come from this table.
+pub(crate) const ENTITY_LABELS: [(&str, ReadLabel); 11] = [
+    ("jobset.name", |a| &a.jobset_name),
+    ("jobset.namespace", |a| &a.jobset_namespace),
+    ("jobset.uid", |a| &a.jobset_uid),
+    ("nodepool.name", |a| &a.node_pool_name),
+    ("slice.name", |a| &a.slice_name),
+    ("slice.owner.kind", |a| &a.slice_owner_kind),
+    ("slice.owner.name", |a| &a.slice_owner_name),
+    ("slice.owner.namespace", |a| &a.slice_owner_namespace),
+    // Only when true.
+    ("spot", |a| if a.spot { "true" } else { "" }),
+    ("tpu.accelerator", |a| &a.tpu_accelerator),
+    ("tpu.topology", |a| &a.tpu_topology),
+];
+
+/// The values of [`ENTITY_LABELS`] for `attrs`, in the same order.
+pub(crate) fn entity_label_values(attrs: &Attrs) -> [&str; ENTITY_LABELS.len()] {
+    ENTITY_LABELS.map(|(_, read)| read(attrs))
+}
+
+/// The label keys of `nodepool.job.scheduled`, sorted; see [`scheduled_label_values`].
+pub(crate) const SCHEDULED_LABELS: [&str; 3] = ["job.name", "jobset.name", "nodepool.name"];
+
+/// The values of [`SCHEDULED_LABELS`] for one pool; empty means absent.
+pub(crate) fn scheduled_label_values<'a>(pool: &'a str, job: &'a ScheduledJob) -> [&'a str; 3] {
+    [&job.job_name, &job.jobset_name, pool]
+}
+
+/// The label key of `export.errors`.
+pub(crate) const EXPORTER_LABEL: &str = "exporter";
+
 /// An entity's labels: only non-empty ones, `spot` only when true.
 ///
 /// Keys come out sorted, which lets the SDK find the attribute set with a
 /// single lookup on every collection.
 pub(crate) fn entity_attributes(attrs: &Attrs) -> Vec<KeyValue> {
-    // Sorted by key.
-    let pairs: [(&'static str, &str); 11] = [
-        ("jobset.name", &attrs.jobset_name),
-        ("jobset.namespace", &attrs.jobset_namespace),
-        ("jobset.uid", &attrs.jobset_uid),
-        ("nodepool.name", &attrs.node_pool_name),
-        ("slice.name", &attrs.slice_name),
-        ("slice.owner.kind", &attrs.slice_owner_kind),
-        ("slice.owner.name", &attrs.slice_owner_name),
-        ("slice.owner.namespace", &attrs.slice_owner_namespace),
-        ("spot", if attrs.spot { "true" } else { "" }),
-        ("tpu.accelerator", &attrs.tpu_accelerator),
-        ("tpu.topology", &attrs.tpu_topology),
-    ];
-    pairs
-        .into_iter()
-        .filter(|(_, value)| !value.is_empty())
-        .map(|(key, value)| KeyValue::new(Key::from_static_str(key), string_value(value)))
-        .collect()
+    attributes(
+        &ENTITY_LABELS.map(|(key, _)| key),
+        &entity_label_values(attrs),
+    )
 }
 
 /// Labels of `nodepool.job.scheduled` for one pool (sorted by key).
 pub(crate) fn scheduled_attributes(pool: &str, job: &ScheduledJob) -> Vec<KeyValue> {
-    [
-        ("job.name", job.job_name.as_str()),
-        ("jobset.name", job.jobset_name.as_str()),
-        ("nodepool.name", pool),
-    ]
-    .into_iter()
-    .filter(|(_, value)| !value.is_empty())
-    .map(|(key, value)| KeyValue::new(Key::from_static_str(key), string_value(value)))
-    .collect()
+    attributes(&SCHEDULED_LABELS, &scheduled_label_values(pool, job))
+}
+
+fn attributes(keys: &[&'static str], values: &[&str]) -> Vec<KeyValue> {
+    keys.iter()
+        .zip(values)
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(key, value)| KeyValue::new(Key::from_static_str(key), string_value(value)))
+        .collect()
 }
 
 #[cfg(test)]

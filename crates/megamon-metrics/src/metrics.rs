@@ -1,34 +1,31 @@
-//! [`Metrics`]: the published snapshot, the Prometheus pipeline that /metrics
-//! renders and the optional OTLP push pipeline.
+//! [`Metrics`]: the published snapshot that /metrics renders directly, and
+//! the optional OTLP push pipeline.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use megamon_core::Snapshot;
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::metrics::data::ResourceMetrics;
-use opentelemetry_sdk::metrics::reader::MetricReader;
-use opentelemetry_sdk::metrics::{
-    Instrument, InstrumentKind, ManualReader, PeriodicReader, Pipeline, SdkMeterProvider, Stream,
-    Temporality,
-};
+use opentelemetry_sdk::metrics::{Instrument, PeriodicReader, SdkMeterProvider, Stream};
 
 use crate::error::MetricsError;
+use crate::exposition::{Exposition, Published};
 use crate::instruments::{Frame, FrameSlot, Instruments};
 use crate::labels::BuildInfo;
-use crate::prometheus_text;
+use crate::recorded::Recorded;
 
 /// The instrumentation scope of every instrument: `otel_scope_name="megamon"`,
 /// no version (`otel_scope_version=""`), as the original.
 pub const SCOPE_NAME: &str = "megamon";
 
-/// Most series one instrument keeps per collection. The SDK's default (2000)
+/// Most series one instrument keeps per OTLP push. The SDK's default (2000)
 /// would fold a fleet of more JobSets into one overflow series; the SDK sizes
-/// a table for this many up front, so it is not unlimited.
+/// a table for this many per instrument up front (its pages become resident
+/// as series land in it), so it is not unlimited. /metrics has no such
+/// limit and no such table.
 pub const SERIES_LIMIT_PER_INSTRUMENT: usize = 100_000;
 
 /// How metrics are named and where else they go.
@@ -74,27 +71,20 @@ impl OtlpOptions {
 /// other workers to drive the gRPC channel: call them from a blocking context
 /// (`spawn_blocking`) on a multi-thread runtime.
 pub struct Metrics {
-    latest: Arc<FrameSlot>,
+    /// What /metrics shows; swapped whole, so a scrape sees one snapshot.
+    latest: RwLock<Option<Arc<Published>>>,
     ready: AtomicBool,
-    prometheus: PrometheusPipeline,
+    exposition: Exposition,
+    recorded: Recorded,
     otlp: Option<OtlpPipeline>,
-}
-
-struct PrometheusPipeline {
-    provider: SdkMeterProvider,
-    reader: Arc<ManualReader>,
-    /// What the gauges report during a collection: the latest frame, pinned
-    /// for the whole collection so every instrument agrees.
-    scrape_frame: Arc<FrameSlot>,
-    instruments: Instruments,
-    /// One collection at a time: a collection resets what it reports.
-    render_lock: Mutex<()>,
 }
 
 struct OtlpPipeline {
     endpoint: String,
     provider: SdkMeterProvider,
     instruments: Instruments,
+    /// What the push's gauges report: the latest snapshot at its time.
+    latest: Arc<FrameSlot>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -112,57 +102,38 @@ impl Metrics {
     pub fn new(options: MetricsOptions) -> Result<Metrics, MetricsError> {
         validate_prefix(&options.prefix)?;
         let resource = resource();
-        let latest = Arc::new(FrameSlot::default());
-
-        // Separate providers: a callback run by one pipeline's collection
-        // feeds every pipeline of its provider, which would let a scrape show
-        // entities a push observed from an older snapshot, and vice versa.
-        let reader = Arc::new(ManualReader::builder().build());
-        let provider = SdkMeterProvider::builder()
-            .with_resource(resource.clone())
-            .with_reader(SharedReader(Arc::clone(&reader)))
-            .with_view(series_limit)
-            .build();
-        let scrape_frame = Arc::new(FrameSlot::default());
-        let instruments = Instruments::register(
-            &provider.meter(SCOPE_NAME),
-            &options.prefix,
-            &options.build,
-            &scrape_frame,
-        );
-        let prometheus = PrometheusPipeline {
-            provider,
-            reader,
-            scrape_frame,
-            instruments,
-            render_lock: Mutex::new(()),
-        };
-
+        let exposition = Exposition::new(&options.prefix, &options.build, &resource);
         let otlp = match &options.otlp {
             None => None,
-            Some(otlp) => Some(OtlpPipeline::new(otlp, resource, &options, &latest)?),
+            Some(otlp) => Some(OtlpPipeline::new(otlp, resource, &options)?),
         };
-
         Ok(Metrics {
-            latest,
+            latest: RwLock::new(None),
             ready: AtomicBool::new(false),
-            prometheus,
+            exposition,
+            recorded: Recorded::default(),
             otlp,
         })
     }
 
     /// Makes `snapshot` what metrics report from now on. Entities absent from
-    /// it have no series any more. Cost: building its labels, O(entities).
+    /// it have no series any more. Cost: sorting its series for /metrics,
+    /// O(n log n) in its entities; with OTLP also building their
+    /// attributes, O(entities).
     pub fn publish(&self, snapshot: Arc<Snapshot>) {
-        self.latest.set(Some(Arc::new(Frame::new(snapshot))));
+        if let Some(otlp) = &self.otlp {
+            otlp.latest
+                .set(Some(Arc::new(Frame::new(Arc::clone(&snapshot)))));
+        }
+        let published = Arc::new(self.exposition.prepare(snapshot));
+        // A poisoned lock still holds a whole `Arc`: nothing half-written.
+        *self.latest.write().unwrap_or_else(|e| e.into_inner()) = Some(published);
         self.ready.store(true, Ordering::Release);
     }
 
     /// Records how long one aggregation took (`<prefix>.aggregation.duration`).
     pub fn record_aggregation_duration(&self, duration: Duration) {
-        self.prometheus
-            .instruments
-            .record_aggregation_duration(duration);
+        self.recorded.record_aggregation_duration(duration);
         if let Some(otlp) = &self.otlp {
             otlp.instruments.record_aggregation_duration(duration);
         }
@@ -170,7 +141,7 @@ impl Metrics {
 
     /// Counts a report an exporter could not deliver (`exporter`: `configmap`, `stdout`).
     pub fn record_export_error(&self, exporter: &str) {
-        self.prometheus.instruments.record_export_error(exporter);
+        self.recorded.record_export_error(exporter);
         if let Some(otlp) = &self.otlp {
             otlp.instruments.record_export_error(exporter);
         }
@@ -182,15 +153,14 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition (format 0.0.4) of the latest snapshot.
+    /// It cannot fail any more; the `Result` keeps the API.
     pub fn render_prometheus(&self) -> Result<String, MetricsError> {
-        let p = &self.prometheus;
-        let _one_at_a_time = p.render_lock.lock().unwrap_or_else(|e| e.into_inner());
-        p.scrape_frame.set(self.latest.get());
-        let mut collected = ResourceMetrics::default();
-        let result = p.reader.collect(&mut collected);
-        p.scrape_frame.set(None);
-        result.map_err(MetricsError::Collect)?;
-        Ok(prometheus_text::encode(&collected))
+        let published = self
+            .latest
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        Ok(self.exposition.render(published.as_deref(), &self.recorded))
     }
 
     /// Pushes what is pending over OTLP now and stops pushing. Call it before
@@ -208,19 +178,11 @@ impl Metrics {
     }
 }
 
-impl Drop for PrometheusPipeline {
-    fn drop(&mut self) {
-        // Nothing to flush for a pull reader; this just stops the pipeline.
-        let _ = self.provider.shutdown();
-    }
-}
-
 impl OtlpPipeline {
     fn new(
         options: &OtlpOptions,
         resource: Resource,
         metrics: &MetricsOptions,
-        latest: &Arc<FrameSlot>,
     ) -> Result<OtlpPipeline, MetricsError> {
         let endpoint = options.endpoint.clone();
         if options.interval.is_zero() {
@@ -249,23 +211,24 @@ impl OtlpPipeline {
             .with_reader(reader)
             .with_view(series_limit)
             .build();
-        // A push reports the latest snapshot at its time.
+        let latest = Arc::new(FrameSlot::default());
         let instruments = Instruments::register(
             &provider.meter(SCOPE_NAME),
             &metrics.prefix,
             &metrics.build,
-            latest,
+            &latest,
         );
         Ok(OtlpPipeline {
             endpoint,
             provider,
             instruments,
+            latest,
         })
     }
 }
 
 /// `service.name` is `megamon` unless `OTEL_SERVICE_NAME` says otherwise; the
-/// SDK adds its own `telemetry.sdk.*` attributes. Prometheus shows these as
+/// SDK adds its own `telemetry.sdk.*` attributes. /metrics shows these as
 /// `target_info`, like the Go exporter did.
 pub(crate) fn resource() -> Resource {
     let builder = Resource::builder();
@@ -314,32 +277,6 @@ fn validate_prefix(prefix: &str) -> Result<(), MetricsError> {
         return invalid("it is too long: metric names must stay within 255 characters");
     }
     Ok(())
-}
-
-/// Lets us keep a handle on the manual reader the provider owns.
-#[derive(Debug)]
-struct SharedReader(Arc<ManualReader>);
-
-impl MetricReader for SharedReader {
-    fn register_pipeline(&self, pipeline: Weak<Pipeline>) {
-        self.0.register_pipeline(pipeline)
-    }
-
-    fn collect(&self, rm: &mut ResourceMetrics) -> OTelSdkResult {
-        self.0.collect(rm)
-    }
-
-    fn force_flush(&self) -> OTelSdkResult {
-        self.0.force_flush()
-    }
-
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.0.shutdown_with_timeout(timeout)
-    }
-
-    fn temporality(&self, kind: InstrumentKind) -> Temporality {
-        self.0.temporality(kind)
-    }
 }
 
 #[cfg(test)]

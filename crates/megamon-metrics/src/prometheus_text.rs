@@ -1,32 +1,26 @@
-//! The Prometheus text exposition format (0.0.4) of collected OpenTelemetry
-//! metrics, written the way the original's Go OpenTelemetry Prometheus exporter
-//! (through the Prometheus Go client) wrote it, because dashboards and alerts
-//! depend on its names and labels:
+//! The Prometheus text exposition format (0.0.4), written the way the
+//! original's Go OpenTelemetry Prometheus exporter (through the Prometheus Go
+//! client) wrote it, because dashboards and alerts depend on its names and
+//! labels:
 //! - names: dots and other invalid characters become `_`, a known unit adds
 //!   its suffix (`s` → `_seconds`), monotonic sums get `_total`;
 //! - every series carries `otel_scope_name` and `otel_scope_version` (empty
 //!   when the scope has no version), all labels sorted by name, `le` last;
-//! - families sorted by name, series by label values; a `target_info` family
-//!   from the resource; numbers formatted like Go's `strconv` `'g'`.
+//! - families sorted by name, series by label count, then label values; a
+//!   `target_info` family from the resource; numbers formatted like Go's
+//!   `strconv` `'g'`.
 //!
 //! `opentelemetry-prometheus` 0.33 produces the same names but appends the
 //! scope labels after the others and emits `otel_scope_version` only for a
-//! scope with a version, so we write the text ourselves from what the SDK
-//! collects (`conformance_tests` checks both agree on everything else).
+//! scope with a version, so we write the text ourselves
+//! ([`crate::exposition`]; `conformance_tests` checks both agree on
+//! everything else). This module has the format's building blocks.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::rc::Rc;
-
-use opentelemetry::{InstrumentationScope, Key, Value};
-use opentelemetry_sdk::metrics::data::{AggregatedMetrics, Metric, MetricData, ResourceMetrics};
-
-const TARGET_INFO: &str = "target_info";
-const TARGET_INFO_HELP: &str = "Target metadata";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum FamilyType {
+pub(crate) enum FamilyType {
     Gauge,
     Counter,
     Histogram,
@@ -42,265 +36,27 @@ impl FamilyType {
     }
 }
 
-enum Sample {
-    Value(f64),
-    Histogram {
-        /// (upper bound, cumulative count), without `+Inf`.
-        buckets: Vec<(f64, u64)>,
-        sum: f64,
-        count: u64,
-    },
-}
-
-/// A label: sanitised name (shared, the same few repeat on every series) and
-/// value (borrowed from the collected data where possible).
-type Label<'a> = (Rc<str>, Cow<'a, str>);
-
-struct Series<'a> {
-    /// Sorted by name.
-    labels: Vec<Label<'a>>,
-    sample: Sample,
-}
-
-struct Family<'a> {
-    help: &'a str,
-    kind: FamilyType,
-    series: Vec<Series<'a>>,
-}
-
-/// Numbers the collected data can hold.
-trait AsF64: Copy {
-    fn as_f64(self) -> f64;
-}
-
-impl AsF64 for f64 {
-    fn as_f64(self) -> f64 {
-        self
-    }
-}
-
-impl AsF64 for i64 {
-    fn as_f64(self) -> f64 {
-        self as f64
-    }
-}
-
-impl AsF64 for u64 {
-    fn as_f64(self) -> f64 {
-        self as f64
-    }
-}
-
-/// Renders everything in `metrics`.
-pub(crate) fn encode(metrics: &ResourceMetrics) -> String {
-    let mut families: BTreeMap<String, Family<'_>> = BTreeMap::new();
-    let mut names = LabelNames::default();
-
-    for scope_metrics in metrics.scope_metrics() {
-        let scope_labels = scope_labels(&mut names, scope_metrics.scope());
-        for metric in scope_metrics.metrics() {
-            add_metric(&mut families, &mut names, &scope_labels, metric);
-        }
-    }
-
-    if !metrics.resource().is_empty() {
-        families.insert(
-            TARGET_INFO.to_string(),
-            Family {
-                help: TARGET_INFO_HELP,
-                kind: FamilyType::Gauge,
-                series: vec![Series {
-                    labels: labels(&mut names, || metrics.resource().iter(), &[]),
-                    sample: Sample::Value(1.0),
-                }],
-            },
-        );
-    }
-
-    let series: usize = families.values().map(|f| f.series.len()).sum();
-    // About what a series line of an entity gauge takes.
-    let mut out = String::with_capacity(series * 256);
-    for (name, family) in &mut families {
-        if family.series.is_empty() {
-            continue;
-        }
-        // The Go client's order: by label count, then label values in turn.
-        // A family never holds two series with the same labels.
-        family.series.sort_unstable_by(|a, b| {
-            a.labels.len().cmp(&b.labels.len()).then_with(|| {
-                a.labels
-                    .iter()
-                    .map(|(_, v)| v.as_ref())
-                    .cmp(b.labels.iter().map(|(_, v)| v.as_ref()))
-            })
-        });
-        write_family(&mut out, name, family);
-    }
-    out
-}
-
-fn scope_labels<'a>(names: &mut LabelNames<'a>, scope: &'a InstrumentationScope) -> [Label<'a>; 2] {
-    [
-        (names.get("otel_scope_name"), Cow::Borrowed(scope.name())),
-        (
-            names.get("otel_scope_version"),
-            Cow::Borrowed(scope.version().unwrap_or("")),
-        ),
-    ]
-}
-
-fn add_metric<'a>(
-    families: &mut BTreeMap<String, Family<'a>>,
-    names: &mut LabelNames<'a>,
-    scope_labels: &[Label<'a>],
-    metric: &'a Metric,
-) {
-    match metric.data() {
-        AggregatedMetrics::F64(data) => add_data(families, names, scope_labels, metric, data),
-        AggregatedMetrics::I64(data) => add_data(families, names, scope_labels, metric, data),
-        AggregatedMetrics::U64(data) => add_data(families, names, scope_labels, metric, data),
-    }
-}
-
-fn add_data<'a, T: AsF64>(
-    families: &mut BTreeMap<String, Family<'a>>,
-    names: &mut LabelNames<'a>,
-    scope_labels: &[Label<'a>],
-    metric: &'a Metric,
-    data: &'a MetricData<T>,
-) {
-    let base = metric_name(metric.name(), metric.unit());
-    let (name, kind) = match data {
-        MetricData::Gauge(_) => (base, FamilyType::Gauge),
-        MetricData::Sum(sum) if sum.is_monotonic() => {
-            (format!("{base}_total"), FamilyType::Counter)
-        }
-        MetricData::Sum(_) => (base, FamilyType::Gauge),
-        MetricData::Histogram(_) => (base, FamilyType::Histogram),
-        // Not representable in the text format; we create none.
-        MetricData::ExponentialHistogram(_) => return,
-    };
-    let family = families.entry(name).or_insert_with(|| Family {
-        help: metric.description(),
-        kind,
-        series: Vec::new(),
-    });
-    if family.kind != kind {
-        // Like the Go exporter: the first definition of a name wins.
-        return;
-    }
-    match data {
-        MetricData::Gauge(gauge) => {
-            for dp in gauge.data_points() {
-                family.series.push(Series {
-                    labels: labels(
-                        names,
-                        || dp.attributes().map(|kv| (&kv.key, &kv.value)),
-                        scope_labels,
-                    ),
-                    sample: Sample::Value(dp.value().as_f64()),
-                });
-            }
-        }
-        MetricData::Sum(sum) => {
-            for dp in sum.data_points() {
-                family.series.push(Series {
-                    labels: labels(
-                        names,
-                        || dp.attributes().map(|kv| (&kv.key, &kv.value)),
-                        scope_labels,
-                    ),
-                    sample: Sample::Value(dp.value().as_f64()),
-                });
-            }
-        }
-        MetricData::Histogram(histogram) => {
-            for dp in histogram.data_points() {
-                let mut cumulative = 0u64;
-                let buckets = dp
-                    .bounds()
-                    .zip(dp.bucket_counts())
-                    .map(|(bound, count)| {
-                        cumulative = cumulative.saturating_add(count);
-                        (bound, cumulative)
-                    })
-                    .collect();
-                family.series.push(Series {
-                    labels: labels(
-                        names,
-                        || dp.attributes().map(|kv| (&kv.key, &kv.value)),
-                        scope_labels,
-                    ),
-                    sample: Sample::Histogram {
-                        buckets,
-                        sum: dp.sum().as_f64(),
-                        count: dp.count(),
-                    },
-                });
-            }
-        }
-        MetricData::ExponentialHistogram(_) => {}
-    }
-}
-
-/// Sanitised label names, cached: the same few keys repeat on every series.
-#[derive(Default)]
-struct LabelNames<'a>(HashMap<&'a str, Rc<str>>);
-
-impl<'a> LabelNames<'a> {
-    fn get(&mut self, key: &'a str) -> Rc<str> {
-        Rc::clone(
-            self.0
-                .entry(key)
-                .or_insert_with(|| Rc::from(label_name(key))),
-        )
-    }
-}
-
-/// A series' labels sorted by name. Attribute keys that sanitise to the same
-/// name are merged, their values joined by `;` in key order (the Go
-/// exporter's rule); the scope labels win over attributes of the same name.
-fn labels<'a, I>(
-    names: &mut LabelNames<'a>,
-    attributes: impl Fn() -> I,
-    scope_labels: &[Label<'a>],
-) -> Vec<Label<'a>>
-where
-    I: Iterator<Item = (&'a Key, &'a Value)>,
-{
-    let mut out: Vec<Label<'a>> =
-        Vec::with_capacity(attributes().size_hint().0 + scope_labels.len());
-    for (key, value) in attributes() {
-        let name = names.get(key.as_str());
-        if !scope_labels.iter().any(|(s, _)| *s == name) {
-            out.push((name, value.as_str()));
-        }
-    }
-    out.extend(scope_labels.iter().cloned());
-    // Usually already in order with distinct names (the SDK sorts attributes
-    // by key), so only check.
-    if out.is_sorted_by(|a, b| a.0 < b.0) {
-        return out;
-    }
-
-    let mut by_name: Vec<(Rc<str>, &'a str, Cow<'a, str>)> = attributes()
-        .map(|(key, value)| (names.get(key.as_str()), key.as_str(), value.as_str()))
-        .filter(|(name, _, _)| !scope_labels.iter().any(|(s, _)| s == name))
+/// Labels from arbitrary attributes (the resource's, for `target_info`),
+/// sorted by name. Keys that sanitise to the same name are merged, their
+/// values joined by `;` in key order (the Go exporter's rule).
+pub(crate) fn merged_labels<'a>(
+    attributes: impl IntoIterator<Item = (&'a str, Cow<'a, str>)>,
+) -> Vec<(String, String)> {
+    let mut by_name: Vec<(String, &str, Cow<'_, str>)> = attributes
+        .into_iter()
+        .map(|(key, value)| (label_name(key), key, value))
         .collect();
-    by_name.sort_unstable_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
-    out.clear();
+    by_name.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    let mut out: Vec<(String, String)> = Vec::with_capacity(by_name.len());
     for (name, _, value) in by_name {
         match out.last_mut() {
             Some((last, joined)) if *last == name => {
-                let joined = joined.to_mut();
                 joined.push(';');
                 joined.push_str(&value);
             }
-            _ => out.push((name, value)),
+            _ => out.push((name, value.into_owned())),
         }
     }
-    out.extend(scope_labels.iter().cloned());
-    out.sort_by(|a, b| a.0.cmp(&b.0));
     out
 }
 
@@ -328,7 +84,7 @@ pub(crate) fn metric_name(name: &str, unit: &str) -> String {
     out
 }
 
-fn label_name(key: &str) -> String {
+pub(crate) fn label_name(key: &str) -> String {
     let out: String = key
         .chars()
         .map(|c| {
@@ -379,75 +135,40 @@ fn unit_suffix(unit: &str) -> Option<&'static str> {
     })
 }
 
-fn write_family(out: &mut String, name: &str, family: &Family<'_>) {
+/// `# HELP` and `# TYPE` of a family.
+pub(crate) fn write_header(out: &mut String, name: &str, help: &str, kind: FamilyType) {
     out.push_str("# HELP ");
     out.push_str(name);
     out.push(' ');
-    escape_help(out, family.help);
+    escape_help(out, help);
     out.push('\n');
-    let _ = writeln!(out, "# TYPE {name} {}", family.kind.as_str());
-    for series in &family.series {
-        match &series.sample {
-            Sample::Value(v) => {
-                write_series(out, name, "", &series.labels, None);
-                write_go_float(out, *v);
-                out.push('\n');
-            }
-            Sample::Histogram {
-                buckets,
-                sum,
-                count,
-            } => {
-                let mut le = String::new();
-                for (bound, cumulative) in buckets {
-                    le.clear();
-                    write_go_float(&mut le, *bound);
-                    write_series(out, name, "_bucket", &series.labels, Some(&le));
-                    let _ = writeln!(out, "{cumulative}");
-                }
-                write_series(out, name, "_bucket", &series.labels, Some("+Inf"));
-                let _ = writeln!(out, "{count}");
-                write_series(out, name, "_sum", &series.labels, None);
-                write_go_float(out, *sum);
-                out.push('\n');
-                write_series(out, name, "_count", &series.labels, None);
-                let _ = writeln!(out, "{count}");
-            }
-        }
+    let _ = writeln!(out, "# TYPE {name} {}", kind.as_str());
+}
+
+/// `{name="value",…}`, or nothing without labels.
+pub(crate) fn write_labels<'a>(
+    out: &mut String,
+    labels: impl IntoIterator<Item = (&'a str, &'a str)>,
+) {
+    let mut first = true;
+    for (name, value) in labels {
+        out.push(if first { '{' } else { ',' });
+        first = false;
+        out.push_str(name);
+        out.push_str("=\"");
+        escape_label_value(out, value);
+        out.push('"');
+    }
+    if !first {
+        out.push('}');
     }
 }
 
-/// `name_suffix{labels} ` — the value follows.
-fn write_series(
-    out: &mut String,
-    name: &str,
-    suffix: &str,
-    labels: &[Label<'_>],
-    le: Option<&str>,
-) {
-    out.push_str(name);
-    out.push_str(suffix);
-    if !labels.is_empty() || le.is_some() {
-        out.push('{');
-        let mut first = true;
-        let le_pair = le.map(|le| ("le", le));
-        for (k, v) in labels
-            .iter()
-            .map(|(k, v)| (k.as_ref(), v.as_ref()))
-            .chain(le_pair)
-        {
-            if !first {
-                out.push(',');
-            }
-            first = false;
-            out.push_str(k);
-            out.push_str("=\"");
-            escape_label_value(out, v);
-            out.push('"');
-        }
-        out.push('}');
-    }
+/// `value\n` after a series' name and labels.
+pub(crate) fn write_value(out: &mut String, value: f64) {
     out.push(' ');
+    write_go_float(out, value);
+    out.push('\n');
 }
 
 fn escape_help(out: &mut String, s: &str) {
@@ -482,7 +203,7 @@ fn escape_label_value(out: &mut String, s: &str) {
 /// A float as the Prometheus Go client writes it: `strconv.FormatFloat(f,
 /// 'g', -1, 64)` (shortest digits; exponent form below 1e-4 and from 1e6 up,
 /// with at least two exponent digits), and `+Inf`, `-Inf`, `NaN`.
-fn write_go_float(out: &mut String, f: f64) {
+pub(crate) fn write_go_float(out: &mut String, f: f64) {
     if f.is_nan() {
         out.push_str("NaN");
         return;
@@ -524,7 +245,6 @@ fn write_go_float(out: &mut String, f: f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry::KeyValue;
 
     fn go_float(f: f64) -> String {
         let mut s = String::from("x");
@@ -585,31 +305,31 @@ mod tests {
 
     #[test]
     fn colliding_label_names_are_joined_and_sorted() {
-        let attrs = [
-            KeyValue::new("a_b", "2"),
-            KeyValue::new("a.b", "1"),
-            KeyValue::new("z", "z"),
-        ];
-        let scope = InstrumentationScope::builder("megamon").build();
-        let mut names = LabelNames::default();
-        let scope_labels = scope_labels(&mut names, &scope);
-        let got: Vec<(String, String)> = labels(
-            &mut names,
-            || attrs.iter().map(|kv| (&kv.key, &kv.value)),
-            &scope_labels,
-        )
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.into_owned()))
-        .collect();
-        let want: Vec<(String, String)> = [
-            ("a_b", "1;2"),
-            ("otel_scope_name", "megamon"),
-            ("otel_scope_version", ""),
-            ("z", "z"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+        let got = merged_labels([
+            ("a_b", Cow::Borrowed("2")),
+            ("z", Cow::Borrowed("z")),
+            ("a.b", Cow::Borrowed("1")),
+        ]);
+        let want: Vec<(String, String)> = [("a_b", "1;2"), ("z", "z")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn series_lines() {
+        let mut s = String::new();
+        write_header(&mut s, "m", "Help \\ me.", FamilyType::Counter);
+        s.push('m');
+        write_labels(&mut s, [("a", "x\"y"), ("b", "")]);
+        write_value(&mut s, 2.5);
+        s.push('m');
+        write_labels(&mut s, []);
+        write_value(&mut s, 1e6);
+        assert_eq!(
+            s,
+            "# HELP m Help \\\\ me.\n# TYPE m counter\nm{a=\"x\\\"y\",b=\"\"} 2.5\nm 1e+06\n"
+        );
     }
 }

@@ -1,0 +1,475 @@
+//! What `GET /metrics` shows: the Prometheus text of the latest published
+//! snapshot, written straight from it and from what [`Recorded`] keeps. No
+//! OpenTelemetry pipeline sits behind it (the SDK sizes a table per
+//! instrument for the most series it may ever see), so memory follows the
+//! series that exist and a scrape reads the snapshot once per family.
+//!
+//! The text is what the SDK and [`crate::prometheus_text`]'s rules made of
+//! the same instruments (`conformance_tests` checks it against
+//! `opentelemetry-prometheus`).
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use megamon_core::{EntityKind, Snapshot};
+use opentelemetry_sdk::Resource;
+
+use crate::instruments::{
+    AGGREGATION_DURATION, BUILD_INFO, ENTITY_GAUGES, EXPORT_ERRORS, EntityGauge, InstrumentSpec,
+    NODEPOOL_JOB_SCHEDULED,
+};
+use crate::labels::{
+    BuildInfo, ENTITY_LABELS, EXPORTER_LABEL, SCHEDULED_LABELS, entity_label_values,
+    scheduled_label_values,
+};
+use crate::metrics::SCOPE_NAME;
+use crate::prometheus_text::{
+    FamilyType, label_name, merged_labels, metric_name, write_go_float, write_header, write_labels,
+    write_value,
+};
+use crate::recorded::Recorded;
+
+const TARGET_INFO: &str = "target_info";
+const TARGET_INFO_HELP: &str = "Target metadata";
+
+/// On every series but `target_info`: the scope has no version.
+const SCOPE_LABELS: [(&str, &str); 2] =
+    [("otel_scope_name", SCOPE_NAME), ("otel_scope_version", "")];
+
+/// A published snapshot with the order /metrics shows its series in,
+/// worked out once per snapshot instead of on every scrape.
+pub(crate) struct Published {
+    snapshot: Arc<Snapshot>,
+    /// Per kind present: (family index, entity index) in the snapshot.
+    entities: Vec<(EntityKind, SeriesOrder<(usize, usize)>)>,
+    /// Positions in the snapshot's `scheduling` (in its iteration order).
+    scheduled: SeriesOrder<usize>,
+}
+
+/// Everything of /metrics that does not change after start-up: the
+/// families in name order and how their series are labelled.
+pub(crate) struct Exposition {
+    families: Vec<Family>,
+    entity_labels: LabelLayout,
+    scheduled_labels: LabelLayout,
+    exporter_labels: LabelLayout,
+    /// The labels of a series without labels of its own (the histogram).
+    scope_labels: LabelLayout,
+    /// `build.info`'s labels, rendered.
+    build_info: String,
+    /// `target_info`'s labels, rendered; `None` for an empty resource.
+    target_info: Option<String>,
+}
+
+struct Family {
+    /// The Prometheus name, suffixes included.
+    name: String,
+    help: String,
+    kind: FamilyType,
+    source: Source,
+}
+
+enum Source {
+    Entity(EntityKind, EntityGauge),
+    Scheduled,
+    BuildInfo,
+    AggregationDuration,
+    ExportErrors,
+    TargetInfo,
+}
+
+impl Exposition {
+    pub(crate) fn new(prefix: &str, build: &BuildInfo, resource: &Resource) -> Exposition {
+        let spec = |spec: &InstrumentSpec, kind: FamilyType, source: Source| {
+            let name = metric_name(&spec.name(prefix), spec.unit);
+            Family {
+                name: if kind == FamilyType::Counter {
+                    format!("{name}_total")
+                } else {
+                    name
+                },
+                help: spec.help.to_string(),
+                kind,
+                source,
+            }
+        };
+        let mut families: Vec<Family> = EntityKind::ALL
+            .into_iter()
+            .flat_map(|kind| ENTITY_GAUGES.map(|gauge| (kind, gauge)))
+            .map(|(kind, gauge)| Family {
+                name: metric_name(&gauge.name(prefix, kind), gauge.unit()),
+                help: gauge.help(kind),
+                kind: FamilyType::Gauge,
+                source: Source::Entity(kind, gauge),
+            })
+            .collect();
+        families.extend([
+            spec(
+                &NODEPOOL_JOB_SCHEDULED,
+                FamilyType::Gauge,
+                Source::Scheduled,
+            ),
+            spec(&BUILD_INFO, FamilyType::Gauge, Source::BuildInfo),
+            spec(
+                &AGGREGATION_DURATION,
+                FamilyType::Histogram,
+                Source::AggregationDuration,
+            ),
+            spec(&EXPORT_ERRORS, FamilyType::Counter, Source::ExportErrors),
+        ]);
+        let target_info = (!resource.is_empty()).then(|| {
+            let labels = merged_labels(resource.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            let mut out = String::new();
+            write_labels(
+                &mut out,
+                labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            );
+            out
+        });
+        if target_info.is_some() {
+            families.push(Family {
+                name: TARGET_INFO.to_string(),
+                help: TARGET_INFO_HELP.to_string(),
+                kind: FamilyType::Gauge,
+                source: Source::TargetInfo,
+            });
+        }
+        families.sort_by(|a, b| a.name.cmp(&b.name));
+        // The names cannot collide (fixed suffixes under one prefix); the
+        // first definition of a name would win, as in the Go exporter.
+        families.dedup_by(|later, first| later.name == first.name);
+
+        let build_keys = build.labels().map(|(key, _)| key);
+        let build_values = build.labels().map(|(_, value)| value);
+        let build_layout = LabelLayout::new(&build_keys, false);
+        let mut build_info = String::new();
+        write_labels(
+            &mut build_info,
+            build_layout.labels(&build_values.each_ref().map(String::as_str)),
+        );
+
+        Exposition {
+            families,
+            entity_labels: LabelLayout::new(&ENTITY_LABELS.map(|(key, _)| key), true),
+            scheduled_labels: LabelLayout::new(&SCHEDULED_LABELS, true),
+            exporter_labels: LabelLayout::new(&[EXPORTER_LABEL], false),
+            scope_labels: LabelLayout::new(&[], false),
+            build_info,
+            target_info,
+        }
+    }
+
+    /// Works out the order of `snapshot`'s series. Cost: sorting each
+    /// family's entities by their labels, O(n log n).
+    pub(crate) fn prepare(&self, snapshot: Arc<Snapshot>) -> Published {
+        let mut entities: Vec<(EntityKind, SeriesOrder<(usize, usize)>)> = Vec::new();
+        for kind in EntityKind::ALL {
+            let items: Vec<(usize, usize)> = snapshot
+                .families
+                .iter()
+                .enumerate()
+                .filter(|(_, family)| family.kind == kind)
+                .flat_map(|(f, family)| (0..family.entities.len()).map(move |e| (f, e)))
+                .collect();
+            if items.is_empty() {
+                continue;
+            }
+            let values = |&(f, e): &(usize, usize)| {
+                entity_label_values(&snapshot.families[f].entities[e].upness.attrs)
+            };
+            let order =
+                SeriesOrder::new(items, |a, b| self.entity_labels.cmp(&values(a), &values(b)));
+            entities.push((kind, order));
+        }
+        let pools: Vec<_> = snapshot.scheduling.iter().collect();
+        let scheduled = SeriesOrder::new((0..pools.len()).collect(), |&a, &b| {
+            let (pa, ja) = pools[a];
+            let (pb, jb) = pools[b];
+            self.scheduled_labels.cmp(
+                &scheduled_label_values(pa, ja),
+                &scheduled_label_values(pb, jb),
+            )
+        });
+        drop(pools);
+        Published {
+            snapshot,
+            entities,
+            scheduled,
+        }
+    }
+
+    /// The Prometheus text of `published` (nothing of a snapshot before the
+    /// first) and of `recorded`.
+    pub(crate) fn render(&self, published: Option<&Published>, recorded: &Recorded) -> String {
+        let series: usize = published.map_or(0, |p| {
+            p.entities.iter().map(|(_, o)| o.len()).sum::<usize>() * ENTITY_GAUGES.len()
+                + p.scheduled.len()
+        });
+        // About what a series line of an entity gauge takes.
+        let mut out = String::with_capacity(series * 256 + 4096);
+        let histogram = recorded.aggregation_duration();
+        let export_errors = recorded.export_errors();
+        let pools: Vec<_> = published
+            .map(|p| p.snapshot.scheduling.iter().collect())
+            .unwrap_or_default();
+
+        for family in &self.families {
+            let mut header = Header(family, false);
+            match &family.source {
+                Source::Entity(kind, gauge) => {
+                    let Some(p) = published else { continue };
+                    let Some((_, order)) = p.entities.iter().find(|(k, _)| k == kind) else {
+                        continue;
+                    };
+                    for run in order.runs() {
+                        // Entities with the same labels are one series with
+                        // the last observed value, as in the SDK.
+                        let Some((entity, value)) = run.iter().rev().find_map(|&(f, e)| {
+                            let entity = &p.snapshot.families[f].entities[e];
+                            gauge.value(entity).map(|value| (entity, value))
+                        }) else {
+                            continue;
+                        };
+                        header.write(&mut out);
+                        out.push_str(&family.name);
+                        let values = entity_label_values(&entity.upness.attrs);
+                        write_labels(&mut out, self.entity_labels.labels(&values));
+                        write_value(&mut out, value);
+                    }
+                }
+                Source::Scheduled => {
+                    let Some(p) = published else { continue };
+                    for run in p.scheduled.runs() {
+                        let Some(&(pool, job)) = run.last().and_then(|&i| pools.get(i)) else {
+                            continue;
+                        };
+                        header.write(&mut out);
+                        out.push_str(&family.name);
+                        let values = scheduled_label_values(pool, job);
+                        write_labels(&mut out, self.scheduled_labels.labels(&values));
+                        write_value(&mut out, 1.0);
+                    }
+                }
+                Source::BuildInfo => {
+                    header.write(&mut out);
+                    out.push_str(&family.name);
+                    out.push_str(&self.build_info);
+                    write_value(&mut out, 1.0);
+                }
+                Source::AggregationDuration => {
+                    if histogram.count() == 0 {
+                        continue;
+                    }
+                    header.write(&mut out);
+                    let mut le = String::new();
+                    let buckets = histogram
+                        .cumulative_buckets()
+                        .map(|(bound, cumulative)| (Some(bound), cumulative))
+                        .chain([(None, histogram.count())]);
+                    for (bound, cumulative) in buckets {
+                        le.clear();
+                        match bound {
+                            Some(bound) => write_go_float(&mut le, bound),
+                            None => le.push_str("+Inf"),
+                        }
+                        out.push_str(&family.name);
+                        out.push_str("_bucket");
+                        write_labels(
+                            &mut out,
+                            self.scope_labels.labels(&[]).chain([("le", le.as_str())]),
+                        );
+                        write_value(&mut out, cumulative as f64);
+                    }
+                    out.push_str(&family.name);
+                    out.push_str("_sum");
+                    write_labels(&mut out, self.scope_labels.labels(&[]));
+                    write_value(&mut out, histogram.sum());
+                    out.push_str(&family.name);
+                    out.push_str("_count");
+                    write_labels(&mut out, self.scope_labels.labels(&[]));
+                    write_value(&mut out, histogram.count() as f64);
+                }
+                Source::ExportErrors => {
+                    // One label each: sorted by exporter is the Go order.
+                    for (exporter, count) in &export_errors {
+                        header.write(&mut out);
+                        out.push_str(&family.name);
+                        write_labels(&mut out, self.exporter_labels.labels(&[exporter]));
+                        write_value(&mut out, *count as f64);
+                    }
+                }
+                Source::TargetInfo => {
+                    let Some(labels) = &self.target_info else {
+                        continue;
+                    };
+                    header.write(&mut out);
+                    out.push_str(&family.name);
+                    out.push_str(labels);
+                    write_value(&mut out, 1.0);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A family's HELP and TYPE, written before its first series: a family
+/// without series is left out.
+struct Header<'a>(&'a Family, bool);
+
+impl Header<'_> {
+    fn write(&mut self, out: &mut String) {
+        if !self.1 {
+            write_header(out, &self.0.name, &self.0.help, self.0.kind);
+            self.1 = true;
+        }
+    }
+}
+
+/// Where a series' labels come from, in the order Prometheus shows them
+/// (sorted by name): one of the series' own values, or the scope's.
+struct LabelLayout {
+    slots: Vec<(String, Slot)>,
+    /// Leave out own values that are empty (entity and scheduling labels;
+    /// their OpenTelemetry attributes leave them out too).
+    skip_empty: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    /// The value at this index of the series' values (keys' order).
+    Own(usize),
+    Scope(&'static str),
+}
+
+impl LabelLayout {
+    /// For series whose own labels are `keys` (OpenTelemetry attribute names).
+    fn new(keys: &[&str], skip_empty: bool) -> LabelLayout {
+        let mut slots: Vec<(String, Slot)> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, key)| (label_name(key), Slot::Own(i)))
+            .chain(
+                SCOPE_LABELS
+                    .iter()
+                    .map(|&(name, value)| (name.to_string(), Slot::Scope(value))),
+            )
+            .collect();
+        slots.sort_by(|a, b| a.0.cmp(&b.0));
+        LabelLayout { slots, skip_empty }
+    }
+
+    /// The labels of a series whose own values are `values` (keys' order).
+    fn labels<'a>(
+        &'a self,
+        values: &'a [&'a str],
+    ) -> impl Iterator<Item = (&'a str, &'a str)> + Clone + 'a {
+        self.slots
+            .iter()
+            .filter_map(move |(name, slot)| match *slot {
+                Slot::Scope(value) => Some((name.as_str(), value)),
+                Slot::Own(i) => {
+                    let value = values.get(i).copied().unwrap_or("");
+                    (!(self.skip_empty && value.is_empty())).then_some((name.as_str(), value))
+                }
+            })
+    }
+
+    /// The Go client's order of series: by label count, then label values
+    /// in turn.
+    fn cmp(&self, a: &[&str], b: &[&str]) -> Ordering {
+        let (a, b) = (self.labels(a), self.labels(b));
+        a.clone()
+            .count()
+            .cmp(&b.clone().count())
+            .then_with(|| a.map(|(_, v)| v).cmp(b.map(|(_, v)| v)))
+    }
+}
+
+/// The items (what series are made of) of one family in the order /metrics
+/// shows their series.
+struct SeriesOrder<T> {
+    /// Stable-sorted: items with the same labels keep the snapshot's order.
+    sorted: Vec<T>,
+    /// Where each run of items with the same labels starts, when some run
+    /// is longer than one; empty when every item is a series of its own.
+    run_starts: Vec<usize>,
+}
+
+impl<T> SeriesOrder<T> {
+    fn new(mut items: Vec<T>, cmp: impl Fn(&T, &T) -> Ordering) -> SeriesOrder<T> {
+        items.sort_by(&cmp);
+        let shared = items.windows(2).any(|w| cmp(&w[0], &w[1]).is_eq());
+        let run_starts = if shared {
+            (0..items.len())
+                .filter(|&i| i == 0 || cmp(&items[i - 1], &items[i]).is_ne())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        SeriesOrder {
+            sorted: items,
+            run_starts,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.sorted.len()
+    }
+
+    /// The items of each series, in order.
+    fn runs(&self) -> impl Iterator<Item = &[T]> + '_ {
+        let runs = if self.run_starts.is_empty() {
+            self.sorted.len()
+        } else {
+            self.run_starts.len()
+        };
+        (0..runs).map(move |k| {
+            if self.run_starts.is_empty() {
+                &self.sorted[k..=k]
+            } else {
+                let start = self.run_starts[k];
+                let end = self
+                    .run_starts
+                    .get(k + 1)
+                    .copied()
+                    .unwrap_or(self.sorted.len());
+                &self.sorted[start..end]
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_names_of_each_layout_are_distinct() {
+        for keys in [
+            &ENTITY_LABELS.map(|(key, _)| key)[..],
+            &SCHEDULED_LABELS[..],
+            &[EXPORTER_LABEL][..],
+            &["commit", "date", "version"][..],
+        ] {
+            let layout = LabelLayout::new(keys, false);
+            let mut names: Vec<&str> = layout.slots.iter().map(|(n, _)| n.as_str()).collect();
+            let before = names.len();
+            names.dedup();
+            assert_eq!(names.len(), before, "{names:?}");
+        }
+    }
+
+    #[test]
+    fn series_order_is_by_label_count_then_values() {
+        let layout = LabelLayout::new(&["b", "a"], true);
+        let items = [["x", "2"], ["", "9"], ["x", "1"], ["y", ""], ["x", "1"]];
+        let order = SeriesOrder::new((0..items.len()).collect(), |&i, &j| {
+            layout.cmp(&items[i], &items[j])
+        });
+        // ["", "9"] and ["y", ""] have 3 labels (a or b, and the scope's);
+        // the others 4, ordered by a's value, then b's.
+        let runs: Vec<Vec<usize>> = order.runs().map(<[usize]>::to_vec).collect();
+        assert_eq!(runs, [vec![1], vec![3], vec![2, 4], vec![0]]);
+    }
+}
