@@ -53,19 +53,11 @@ fn jobset(name: &str, jobs: &[(&str, u64)]) -> serde_json::Value {
 }
 
 fn jobset_status(cluster: &Cluster, name: &str, ready: u64, conditions: serde_json::Value) {
-    let patch = json!({"status": {
+    let status = json!({
         "replicatedJobsStatus": [{"name": "workers", "ready": ready, "succeeded": 0, "failed": 0, "active": ready, "suspended": 0}],
         "conditions": conditions
-    }});
-    cluster.kubectl(&[
-        "patch",
-        "jobset",
-        name,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        &patch.to_string(),
-    ]);
+    });
+    cluster.patch_status("jobset", name, status);
 }
 
 #[test]
@@ -232,17 +224,9 @@ fn slice(name: &str, ready: &str) -> serde_json::Value {
 }
 
 fn set_slice_ready(cluster: &Cluster, name: &str, ready: &str) {
-    let patch = json!({"status": {"conditions": [{"type": "Ready", "status": ready, "reason": "x", "message": "",
-        "lastTransitionTime": "2025-01-01T00:00:00Z"}]}});
-    cluster.kubectl(&[
-        "patch",
-        "slice",
-        name,
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        &patch.to_string(),
-    ]);
+    let status = json!({"conditions": [{"type": "Ready", "status": ready, "reason": "x", "message": "",
+        "lastTransitionTime": "2025-01-01T00:00:00Z"}]});
+    cluster.patch_status("slice", name, status);
 }
 
 #[test]

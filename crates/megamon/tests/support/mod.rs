@@ -211,11 +211,19 @@ impl Cluster {
 
     /// Sets a node's Ready condition through the status subresource.
     pub fn set_node_ready(&self, name: &str, status: &str) {
-        let patch =
-            serde_json::json!({"status": {"conditions": [{"type": "Ready", "status": status}]}});
+        self.patch_status(
+            "node",
+            name,
+            serde_json::json!({"conditions": [{"type": "Ready", "status": status}]}),
+        );
+    }
+
+    /// `kubectl patch KIND NAME --subresource=status --type=merge` with `{"status": status}`.
+    pub fn patch_status(&self, kind: &str, name: &str, status: serde_json::Value) {
+        let patch = serde_json::json!({ "status": status });
         self.kubectl(&[
             "patch",
-            "node",
+            kind,
             name,
             "--subresource=status",
             "--type=merge",
