@@ -53,6 +53,14 @@ pub const DEFAULT_CRDS: [(&str, &str); 2] = [
     ),
 ];
 
+/// The LeaderWorkerSet CRD, installed with [`SimOptions::leader_worker_sets`]:
+/// clusters have it only when LWS is deployed, and parsing its 1.3 MB of
+/// schema would add about half a second to every start.
+pub const LEADER_WORKER_SET_CRD: (&str, &str) = (
+    "leaderworkerset.x-k8s.io_leaderworkersets.yaml",
+    include_str!("../crds/leaderworkerset.x-k8s.io_leaderworkersets.yaml"),
+);
+
 /// Everything `megamon sim` is told on its command line.
 #[derive(Debug, Clone)]
 pub struct SimOptions {
@@ -64,6 +72,8 @@ pub struct SimOptions {
     pub seeds: Vec<PathBuf>,
     /// Install the JobSet and Slice CRDs at start.
     pub default_crds: bool,
+    /// Install the LeaderWorkerSet CRD at start.
+    pub leader_worker_sets: bool,
     /// kube-apiserver `--token-auth-file` CSV for TokenReviews.
     pub token_auth_file: Option<PathBuf>,
     /// Serve HTTPS (instead of HTTP) with a self-signed certificate made at start.
@@ -81,6 +91,7 @@ impl Default for SimOptions {
             kubeconfig_out: None,
             seeds: Vec::new(),
             default_crds: true,
+            leader_worker_sets: false,
             token_auth_file: None,
             tls: false,
             bookmark_interval: Duration::from_secs(10),
@@ -270,12 +281,18 @@ fn populate(sim: &Sim, options: &SimOptions) -> Result<(), SimError> {
             })?;
         }
     }
-    if options.default_crds
-        && let Some(def) =
-            sim.registry
-                .get("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+    let mut crds: Vec<(&str, &str)> = Vec::new();
+    if options.default_crds {
+        crds.extend(DEFAULT_CRDS);
+    }
+    if options.leader_worker_sets {
+        crds.push(LEADER_WORKER_SET_CRD);
+    }
+    if let Some(def) = sim
+        .registry
+        .get("apiextensions.k8s.io", "v1", "customresourcedefinitions")
     {
-        for (file, text) in DEFAULT_CRDS {
+        for (file, text) in crds {
             let crd: Value = serde_saphyr::from_str(text).map_err(|e| SimError::DefaultCrd {
                 file,
                 message: e.to_string(),
