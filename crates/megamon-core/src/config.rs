@@ -68,6 +68,11 @@ pub struct Config {
     /// **[ours]** How long a node may be Unknown before it counts as not ready.
     pub node_unknown_grace: Duration,
     pub slice_enabled: bool,
+    /// Watch LeaderWorkerSets (upstream's `LeaderWorkerSetSupport`; its docs'
+    /// `LeaderWorkerSetEnabled` is accepted too).
+    pub leader_worker_set_support: bool,
+    /// Where the slice → owner map is kept across restarts (upstream v1.2.0).
+    pub slice_owner_map_config_map_ref: ConfigMapRef,
     pub gke: GkeConfig,
 }
 
@@ -95,6 +100,11 @@ impl Default for Config {
             unknown_count_threshold: 1.0,
             node_unknown_grace: crate::entity::node::DEFAULT_UNKNOWN_GRACE,
             slice_enabled: false,
+            leader_worker_set_support: false,
+            slice_owner_map_config_map_ref: ConfigMapRef {
+                namespace: "megamon-system".into(),
+                name: "megamon-slice-owner-map".into(),
+            },
             gke: GkeConfig::default(),
         }
     }
@@ -207,7 +217,8 @@ impl Reader<'_> {
                 }
                 "exporters" => c.exporters = self.exporters(key, value)?,
                 "reportconfigmapref" => {
-                    c.report_config_map_ref = self.config_map_ref(key, value)?
+                    c.report_config_map_ref =
+                        self.config_map_ref(key, value, c.report_config_map_ref.clone())?
                 }
                 "eventsbucketname" => c.events_bucket_name = self.string(key, value)?,
                 "eventsbucketpath" => c.events_bucket_path = self.string(key, value)?,
@@ -243,6 +254,17 @@ impl Reader<'_> {
                     c.node_unknown_grace = Duration::from_secs(secs.unsigned_abs());
                 }
                 "sliceenabled" => c.slice_enabled = self.boolean(key, value)?,
+                "leaderworkersetsupport" | "leaderworkersetenabled" => {
+                    c.leader_worker_set_support = self.boolean(key, value)?
+                }
+                "sliceownermapconfigmapref" => {
+                    let r =
+                        self.config_map_ref(key, value, c.slice_owner_map_config_map_ref.clone())?;
+                    if r.namespace.is_empty() || r.name.is_empty() {
+                        return Err(self.err(key, "needs both Namespace and Name"));
+                    }
+                    c.slice_owner_map_config_map_ref = r;
+                }
                 "gke" => c.gke = self.gke(key, value)?,
                 _ => self.unknown.push(key.clone()),
             }
@@ -346,8 +368,14 @@ impl Reader<'_> {
         Ok(exporters)
     }
 
-    fn config_map_ref(&self, key: &str, value: &Value) -> Result<ConfigMapRef, ConfigError> {
-        let mut r = Config::default().report_config_map_ref;
+    /// A `{"Namespace", "Name"}` object; what it leaves out is `defaults`'.
+    fn config_map_ref(
+        &self,
+        key: &str,
+        value: &Value,
+        defaults: ConfigMapRef,
+    ) -> Result<ConfigMapRef, ConfigError> {
+        let mut r = defaults;
         let map = match value {
             Value::Object(map) => map,
             Value::Null => return Ok(r),
@@ -483,6 +511,11 @@ impl Config {
             "UnknownCountThreshold": self.unknown_count_threshold,
             "NodeUnknownGracePeriodSeconds": self.node_unknown_grace.as_secs(),
             "SliceEnabled": self.slice_enabled,
+            "LeaderWorkerSetSupport": self.leader_worker_set_support,
+            "SliceOwnerMapConfigMapRef": {
+                "Namespace": self.slice_owner_map_config_map_ref.namespace,
+                "Name": self.slice_owner_map_config_map_ref.name,
+            },
             "GKE": {
                 "ProjectID": self.gke.project_id,
                 "ClusterLocation": self.gke.cluster_location,
@@ -548,6 +581,36 @@ mod tests {
         assert_eq!(c.gke.cluster_name, "c1");
         assert_eq!(c.effective_events_bucket_path(), "megamon/clusters/c1");
         assert_eq!(c.to_json()["EventsBucketPath"], "megamon/clusters/c1");
+    }
+
+    #[test]
+    fn upstream_v1_2_keys() {
+        let c = ok("{}").config;
+        assert!(!c.leader_worker_set_support);
+        assert_eq!(
+            c.to_json()["SliceOwnerMapConfigMapRef"],
+            json!({"Namespace": "megamon-system", "Name": "megamon-slice-owner-map"})
+        );
+        for key in ["LeaderWorkerSetSupport", "LeaderWorkerSetEnabled"] {
+            let c = ok(&format!(r#"{{"{key}": true}}"#)).config;
+            assert!(c.leader_worker_set_support, "{key}");
+        }
+        let c =
+            ok(r#"{"SliceOwnerMapConfigMapRef": {"Namespace": "mm", "Name": "owners"}}"#).config;
+        assert_eq!(c.slice_owner_map_config_map_ref.name, "owners");
+        // What the object leaves out keeps its own default.
+        let c = ok(r#"{"SliceOwnerMapConfigMapRef": {"Namespace": "mm"}}"#).config;
+        assert_eq!(
+            c.slice_owner_map_config_map_ref.name,
+            "megamon-slice-owner-map"
+        );
+        let e = err(r#"{"SliceOwnerMapConfigMapRef": {"Namespace": "mm", "Name": ""}}"#);
+        assert!(
+            e.contains("SliceOwnerMapConfigMapRef") && e.contains("Name"),
+            "{e}"
+        );
+        let e = err(r#"{"LeaderWorkerSetSupport": "yes"}"#);
+        assert!(e.contains("LeaderWorkerSetSupport"), "{e}");
     }
 
     #[test]

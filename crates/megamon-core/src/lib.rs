@@ -13,13 +13,11 @@ pub mod history;
 pub mod kind;
 pub mod report;
 pub mod snapshot;
-pub mod summary;
 pub mod timeline;
 pub mod topology;
 pub mod upness;
 
 pub use kind::EntityKind;
 pub use snapshot::{EntitySnapshot, FamilySnapshot, Snapshot};
-pub use summary::Summary;
-pub use timeline::{Timeline, Timelines, UpEvent};
+pub use timeline::{ProvisioningState, State, Summary, Timeline, Timelines, UpEvent};
 pub use upness::{Attrs, Upness};

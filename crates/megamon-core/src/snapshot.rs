@@ -7,7 +7,7 @@ use jiff::Timestamp;
 
 use crate::kind::EntityKind;
 use crate::report::{Report, ScheduledJob, UpnessSummary};
-use crate::summary::Summary;
+use crate::timeline::Summary;
 use crate::upness::Upness;
 
 /// One entity at the snapshot's time.
@@ -49,21 +49,10 @@ impl Snapshot {
             ..Report::default()
         };
         for family in &self.families {
-            let (up, summaries) = match family.kind {
-                EntityKind::JobSets => (&mut report.job_sets_up, &mut report.job_sets_up_summaries),
-                EntityKind::JobSetNodes => (
-                    &mut report.job_set_nodes_up,
-                    &mut report.job_set_nodes_up_summaries,
-                ),
-                EntityKind::NodePools => (
-                    &mut report.node_pools_up,
-                    &mut report.node_pools_up_summaries,
-                ),
-                EntityKind::Slices => (&mut report.slices_up, &mut report.slices_up_summaries),
-            };
+            let part = report.families.entry(family.kind).or_default();
             for e in &family.entities {
-                up.insert(e.key.clone(), e.upness.clone());
-                summaries.insert(
+                part.up.insert(e.key.clone(), e.upness.clone());
+                part.summaries.insert(
                     e.key.clone(),
                     UpnessSummary {
                         attrs: e.upness.attrs.clone(),
@@ -115,11 +104,12 @@ mod tests {
             scheduling: BTreeMap::new(),
         };
         let r = snap.to_report();
-        assert_eq!(r.slices_up.len(), 1);
-        assert_eq!(r.slices_up_summaries["s1"].summary.recovery_count, 3);
-        assert_eq!(r.slices_up_summaries["s1"].attrs.slice_name, "s1");
-        assert_eq!(r.node_pools_up.len(), 2);
-        assert!(r.job_sets_up.is_empty());
+        let slices = r.family(EntityKind::Slices);
+        assert_eq!(slices.up.len(), 1);
+        assert_eq!(slices.summaries["s1"].summary.recovery_count, 3);
+        assert_eq!(slices.summaries["s1"].attrs.slice_name, "s1");
+        assert_eq!(r.family(EntityKind::NodePools).up.len(), 2);
+        assert!(r.family(EntityKind::JobSets).up.is_empty());
         assert!(snap.family(EntityKind::JobSets).is_none());
     }
 }

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::timeline::State;
+
 /// Labels describing an entity; they become metric labels and report fields.
 ///
 /// Field names in JSON are the original's; empty values are omitted.
@@ -36,6 +38,25 @@ pub struct Attrs {
     pub slice_owner_name: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub slice_owner_namespace: String,
+    /// Upstream v1.2.0 block labels, from the nodes (SPEC §2.7).
+    #[serde(default, rename = "blockID", skip_serializing_if = "String::is_empty")]
+    pub block_id: String,
+    #[serde(
+        default,
+        rename = "subblockID",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub subblock_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub block_name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub subblock_name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub lws_name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub lws_namespace: String,
+    #[serde(default, rename = "lwsUID", skip_serializing_if = "String::is_empty")]
+    pub lws_uid: String,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -63,6 +84,10 @@ pub struct Upness {
     /// interruption.
     #[serde(default, rename = "ed")]
     pub expected_down: bool,
+    /// Failed (JobSet `Failed`, pool `ERROR`/`RUNNING_WITH_ERROR`); decides
+    /// the provisioning state of an entity never up. Not part of the up rule.
+    #[serde(default, rename = "f", skip_serializing_if = "std::ops::Not::not")]
+    pub failed: bool,
     #[serde(flatten)]
     pub attrs: Attrs,
 }
@@ -79,6 +104,17 @@ impl Upness {
                 },
                 unknown_count_threshold,
             )
+    }
+}
+
+impl Upness {
+    /// The state a timeline records for this up-ness.
+    pub fn state(&self, unknown_count_threshold: f64) -> State {
+        State {
+            up: self.is_up(unknown_count_threshold),
+            expected_down: self.expected_down,
+            failed: self.failed,
+        }
     }
 }
 

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use megamon_core::history;
-use megamon_core::{Timeline, Timelines, UpEvent};
+use megamon_core::{ProvisioningState, State, Timeline, Timelines, UpEvent};
 use proptest::prelude::*;
 
 fn base() -> Timestamp {
@@ -25,19 +25,22 @@ fn well_formed() -> impl Strategy<Value = (Vec<UpEvent>, Timestamp)> {
     )
         .prop_map(|(first_ed, steps, tail)| {
             let mut t = 0i64;
-            let mut events = vec![UpEvent {
-                up: false,
-                expected_down: first_ed,
-                timestamp: at(0),
-            }];
+            let mut events = vec![UpEvent::new(
+                State {
+                    expected_down: first_ed,
+                    ..State::DOWN
+                },
+                at(0),
+            )];
             for (i, (gap, ed)) in steps.into_iter().enumerate() {
                 t += gap;
                 let up = i % 2 == 0;
-                events.push(UpEvent {
+                let state = State {
                     up,
                     expected_down: !up && ed,
-                    timestamp: at(t),
-                });
+                    failed: false,
+                };
+                events.push(UpEvent::new(state, at(t)));
             }
             (events, at(t + tail))
         })
@@ -59,10 +62,13 @@ fn arbitrary_events() -> impl Strategy<Value = (Vec<UpEvent>, Timestamp)> {
         .prop_map(|(raw, now)| {
             let events = raw
                 .into_iter()
-                .map(|(up, ed, t)| UpEvent {
-                    up,
-                    expected_down: ed,
-                    timestamp: at(t),
+                .map(|(up, ed, t)| {
+                    let state = State {
+                        up,
+                        expected_down: ed,
+                        failed: t % 3 == 0,
+                    };
+                    UpEvent::new(state, at(t))
                 })
                 .collect();
             (events, at(now))
@@ -119,24 +125,70 @@ proptest! {
         let mut t = Timeline::from_events(events.clone());
         let last = *events.last().unwrap();
         let when = now + SignedDuration::from_nanos(later);
-        prop_assert!(!t.observe(last.up, last.expected_down, when).changed());
-        prop_assert!(!t.observe(last.up, !last.expected_down, when).changed());
+        prop_assert!(!t.observe(last.state(), when).changed());
+        if last.up {
+            // Flags of an up entity are not recorded.
+            prop_assert!(!t.observe(State::UP.failed(), when).changed());
+        }
         prop_assert_eq!(t.events(), &events[..]);
     }
 
     #[test]
     fn observations_build_well_formed_timelines(
-        states in prop::collection::vec((any::<bool>(), any::<bool>(), 0i64..1_000_000_000), 1..50)
+        states in prop::collection::vec(
+            (any::<bool>(), any::<bool>(), any::<bool>(), 0i64..1_000_000_000),
+            1..50,
+        )
     ) {
         let mut t = Timeline::default();
         let mut clock = 0i64;
-        for (up, ed, gap) in states {
+        for (up, expected_down, failed, gap) in states {
             clock += gap;
-            t.observe(up, ed, at(clock));
+            t.observe(State { up, expected_down, failed }, at(clock));
         }
         let ev = t.events();
         prop_assert!(!ev[0].up);
-        prop_assert!(ev.windows(2).all(|w| w[0].up != w[1].up && w[0].timestamp <= w[1].timestamp));
+        for w in ev.windows(2) {
+            prop_assert!(w[0].timestamp <= w[1].timestamp);
+            // Never two ups in a row; two downs only when their flags differ.
+            prop_assert!(!(w[0].up && w[1].up));
+            prop_assert!(w[0].state() != w[1].state());
+        }
+    }
+
+    #[test]
+    fn flag_changes_while_down_change_no_count_or_time(
+        (events, now) in well_formed(),
+        inserts in prop::collection::vec((any::<prop::sample::Index>(), 0.0f64..1.0, any::<bool>()), 0..6),
+    ) {
+        // Upstream v1.2.0 appends a down event when only a flag changes while
+        // down. Inserting such events anywhere inside down runs leaves every
+        // count and duration as it was (the provisioning state aside).
+        let plain = Timeline::from_events(events.clone()).summarize(now);
+        let mut with_flags = events.clone();
+        for (index, fraction, planned) in inserts {
+            let i = index.index(with_flags.len());
+            let e = with_flags[i];
+            if e.up {
+                continue;
+            }
+            let next = with_flags.get(i + 1).map_or(now, |n| n.timestamp);
+            let gap = next.as_nanosecond() - e.timestamp.as_nanosecond();
+            let ts = e.timestamp + SignedDuration::from_nanos((gap as f64 * fraction) as i64);
+            let flagged = UpEvent {
+                failed: !e.failed,
+                expected_down: if i == 0 { e.expected_down } else { planned },
+                ..UpEvent::new(e.state(), ts)
+            };
+            with_flags.insert(i + 1, flagged);
+        }
+        let flagged = Timeline::from_events(with_flags).summarize(now);
+        let strip = |s: megamon_core::Summary| megamon_core::Summary {
+            provisioning_state: ProvisioningState::Provisioning,
+            provisioning_duration: Duration::ZERO,
+            ..s
+        };
+        prop_assert_eq!(strip(flagged), strip(plain));
     }
 
     #[test]

@@ -10,13 +10,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use megamon_core::entity::blocks::BlockLabels;
 use megamon_core::report::ScheduledJob;
-use megamon_core::{Attrs, EntityKind, EntitySnapshot, FamilySnapshot, Snapshot, Summary, Upness};
+use megamon_core::{
+    Attrs, EntityKind, EntitySnapshot, FamilySnapshot, ProvisioningState, Snapshot, Summary, Upness,
+};
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use prometheus::{Encoder as _, TextEncoder};
 
-use crate::instruments::{Frame, FrameSlot, Instruments};
+use crate::instruments::{Frame, FrameSlot, HistogramId, Instruments};
 use crate::metrics::resource;
 use crate::{BuildInfo, Metrics, MetricsOptions, SCOPE_NAME};
 
@@ -40,7 +43,20 @@ fn entity(key: &str, kind: EntityKind, up: bool, n: u64) -> EntitySnapshot {
             attrs.slice_owner_kind = "JobSet".into();
             attrs.slice_owner_name = "owner".into();
             attrs.slice_owner_namespace = "team".into();
+            attrs.block_id = "block-1".into();
+            attrs.block_name = "res-block-1".into();
         }
+        EntityKind::LeaderWorkerSets => {
+            attrs.lws_name = format!("lws-{key}");
+            attrs.lws_namespace = "serving".into();
+            attrs.lws_uid = key.into();
+        }
+    }
+    if kind == EntityKind::NodePools {
+        attrs.block_id = "block-2".into();
+        attrs.subblock_id = "sub-3".into();
+        attrs.block_name = "res-block-2".into();
+        attrs.subblock_name = "res-sub-3".into();
     }
     let s = |secs: u64| Duration::from_millis(secs * 1000 + 250);
     EntitySnapshot {
@@ -62,6 +78,12 @@ fn entity(key: &str, kind: EntityKind, up: bool, n: u64) -> EntitySnapshot {
             latest_up_time_between_interruption: s(50 * n),
             mean_down_time_between_recovery: s(3 * n),
             mean_up_time_between_interruption: s(90 * n),
+            provisioning_duration: s(60 * n),
+            provisioning_state: [
+                ProvisioningState::Success,
+                ProvisioningState::Provisioning,
+                ProvisioningState::Failed,
+            ][n as usize % 3],
         },
     }
 }
@@ -79,6 +101,12 @@ fn rich_snapshot() -> Arc<Snapshot> {
         ScheduledJob {
             job_name: "js-a-slice-0".into(),
             jobset_name: "js-a".into(),
+            blocks: BlockLabels {
+                block_id: "b".into(),
+                subblock_id: "sb".into(),
+                block_name: "rb".into(),
+                subblock_name: "rsb".into(),
+            },
         },
     );
     Arc::new(Snapshot {
@@ -164,10 +192,18 @@ fn same_names_labels_and_values_as_opentelemetry_prometheus() {
     };
     let snapshot = rich_snapshot();
     let theirs = theirs(&snapshot, &build, |i| {
-        i.record_aggregation_duration(Duration::from_millis(300))
+        i.record(HistogramId::AggregationDuration, &[], 0.3);
+        i.record(HistogramId::StoreLatency, &["write"], 0.02);
+        i.record(HistogramId::StoreLatency, &["read"], 0.7);
+        i.record(HistogramId::StoreLatency, &["write"], 0.04);
+        i.record(HistogramId::GkeLatency, &[], 1.5);
     });
     let ours = ours(&snapshot, &build, |m| {
-        m.record_aggregation_duration(Duration::from_millis(300))
+        m.record_aggregation_duration(Duration::from_millis(300));
+        m.record_store_latency("write", Duration::from_millis(20));
+        m.record_store_latency("read", Duration::from_millis(700));
+        m.record_store_latency("write", Duration::from_millis(40));
+        m.record_gke_latency(Duration::from_millis(1500));
     });
 
     for line in ours
@@ -180,12 +216,14 @@ fn same_names_labels_and_values_as_opentelemetry_prometheus() {
     let (their_samples, their_meta) = parse(&theirs, None);
     assert_eq!(our_meta, their_meta);
     assert_eq!(our_samples, their_samples);
-    // Every family of every entity kind is there: 4 × 13, plus scheduled,
-    // build info, the histogram and target_info.
+    // Every family of every entity kind is there: 5 × (13 + provisioning),
+    // plus scheduled, build info, three histograms and target_info.
     assert_eq!(
         our_meta.iter().filter(|l| l.starts_with("# TYPE")).count(),
-        4 * 13 + 4
+        5 * 14 + 6
     );
+    assert!(ours.contains("megamon_gcs_latency_seconds_count{operation=\"write\",otel_scope_name=\"megamon\",otel_scope_version=\"\"} 2\n"), "{ours}");
+    assert!(ours.contains(",provisioning_state=\"failed\","), "{ours}");
 }
 
 #[test]
@@ -219,6 +257,7 @@ fn same_as_opentelemetry_prometheus_for_errors_order_and_shared_labels() {
             ScheduledJob {
                 job_name: job.into(),
                 jobset_name: "js".into(),
+                blocks: BlockLabels::default(),
             },
         );
     }
@@ -245,13 +284,15 @@ fn same_as_opentelemetry_prometheus_for_errors_order_and_shared_labels() {
     assert_eq!(ours.matches("\nmegamon_nodepool_up{").count(), 3);
 
     // Series in the Go client's order: by label count, then values. Pool
-    // "pool-0" has no job name, so fewer labels, and comes first.
+    // "pool-0" has no job name, so fewer labels, and comes first; "pool-a"
+    // has block labels too, so the most, and comes last (its first label
+    // value is its block id).
     let scheduled: Vec<&str> = ours
         .lines()
         .filter(|l| l.starts_with("megamon_nodepool_job_scheduled{"))
         .map(|l| l.split('"').nth(1).unwrap())
         .collect();
-    assert_eq!(scheduled, ["js", "js-a-slice-0", "x", "y"]);
+    assert_eq!(scheduled, ["js", "x", "y", "b"]);
     let jobsets: Vec<&str> = ours
         .lines()
         .filter(|l| l.starts_with("megamon_jobset_up{"))

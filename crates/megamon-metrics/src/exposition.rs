@@ -15,12 +15,12 @@ use megamon_core::{EntityKind, Snapshot};
 use opentelemetry_sdk::Resource;
 
 use crate::instruments::{
-    AGGREGATION_DURATION, BUILD_INFO, ENTITY_GAUGES, EXPORT_ERRORS, EntityGauge, InstrumentSpec,
-    NODEPOOL_JOB_SCHEDULED,
+    BUILD_INFO, ENTITY_GAUGES, EXPORT_ERRORS, EntityGauge, HISTOGRAMS, HistogramId, InstrumentSpec,
+    NODEPOOL_JOB_SCHEDULED, PROVISIONING_DURATION,
 };
 use crate::labels::{
     BuildInfo, ENTITY_LABELS, EXPORTER_LABEL, SCHEDULED_LABELS, entity_label_values,
-    scheduled_label_values,
+    provisioning_label_keys, provisioning_label_values, scheduled_label_values,
 };
 use crate::metrics::SCOPE_NAME;
 use crate::prometheus_text::{
@@ -42,6 +42,9 @@ pub(crate) struct Published {
     snapshot: Arc<Snapshot>,
     /// Per kind present: (family index, entity index) in the snapshot.
     entities: Vec<(EntityKind, SeriesOrder<(usize, usize)>)>,
+    /// The same for `provisioning.duration`, whose extra label sorts among
+    /// the others and so may order the series differently.
+    provisioning: Vec<(EntityKind, SeriesOrder<(usize, usize)>)>,
     /// Positions in the snapshot's `scheduling` (in its iteration order).
     scheduled: SeriesOrder<usize>,
 }
@@ -51,10 +54,11 @@ pub(crate) struct Published {
 pub(crate) struct Exposition {
     families: Vec<Family>,
     entity_labels: LabelLayout,
+    provisioning_labels: LabelLayout,
+    /// Same order as [`HISTOGRAMS`].
+    histogram_labels: Vec<LabelLayout>,
     scheduled_labels: LabelLayout,
     exporter_labels: LabelLayout,
-    /// The labels of a series without labels of its own (the histogram).
-    scope_labels: LabelLayout,
     /// `build.info`'s labels, rendered.
     build_info: String,
     /// `target_info`'s labels, rendered; `None` for an empty resource.
@@ -71,9 +75,10 @@ struct Family {
 
 enum Source {
     Entity(EntityKind, EntityGauge),
+    Provisioning(EntityKind),
     Scheduled,
     BuildInfo,
-    AggregationDuration,
+    Histogram(HistogramId),
     ExportErrors,
     TargetInfo,
 }
@@ -103,6 +108,15 @@ impl Exposition {
                 source: Source::Entity(kind, gauge),
             })
             .collect();
+        families.extend(EntityKind::ALL.into_iter().map(|kind| Family {
+            name: metric_name(
+                &PROVISIONING_DURATION.name(prefix, kind),
+                PROVISIONING_DURATION.unit(),
+            ),
+            help: PROVISIONING_DURATION.help(kind),
+            kind: FamilyType::Gauge,
+            source: Source::Provisioning(kind),
+        }));
         families.extend([
             spec(
                 &NODEPOOL_JOB_SCHEDULED,
@@ -110,13 +124,17 @@ impl Exposition {
                 Source::Scheduled,
             ),
             spec(&BUILD_INFO, FamilyType::Gauge, Source::BuildInfo),
-            spec(
-                &AGGREGATION_DURATION,
-                FamilyType::Histogram,
-                Source::AggregationDuration,
-            ),
             spec(&EXPORT_ERRORS, FamilyType::Counter, Source::ExportErrors),
         ]);
+        let ids = [
+            HistogramId::AggregationDuration,
+            HistogramId::StoreLatency,
+            HistogramId::GkeLatency,
+        ];
+        for id in ids {
+            let h = &HISTOGRAMS[id as usize];
+            families.push(spec(&h.spec, FamilyType::Histogram, Source::Histogram(id)));
+        }
         let target_info = (!resource.is_empty()).then(|| {
             let labels = merged_labels(resource.iter().map(|(k, v)| (k.as_str(), v.as_str())));
             let mut out = String::new();
@@ -151,9 +169,13 @@ impl Exposition {
         Exposition {
             families,
             entity_labels: LabelLayout::new(&ENTITY_LABELS.map(|(key, _)| key), true),
+            provisioning_labels: LabelLayout::new(&provisioning_label_keys(), true),
+            histogram_labels: HISTOGRAMS
+                .iter()
+                .map(|h| LabelLayout::new(h.labels, false))
+                .collect(),
             scheduled_labels: LabelLayout::new(&SCHEDULED_LABELS, true),
             exporter_labels: LabelLayout::new(&[EXPORTER_LABEL], false),
-            scope_labels: LabelLayout::new(&[], false),
             build_info,
             target_info,
         }
@@ -163,6 +185,7 @@ impl Exposition {
     /// family's entities by their labels, O(n log n).
     pub(crate) fn prepare(&self, snapshot: Arc<Snapshot>) -> Published {
         let mut entities: Vec<(EntityKind, SeriesOrder<(usize, usize)>)> = Vec::new();
+        let mut provisioning: Vec<(EntityKind, SeriesOrder<(usize, usize)>)> = Vec::new();
         for kind in EntityKind::ALL {
             let items: Vec<(usize, usize)> = snapshot
                 .families
@@ -177,6 +200,17 @@ impl Exposition {
             let values = |&(f, e): &(usize, usize)| {
                 entity_label_values(&snapshot.families[f].entities[e].upness.attrs)
             };
+            let with_state = |&(f, e): &(usize, usize)| {
+                let entity = &snapshot.families[f].entities[e];
+                provisioning_label_values(
+                    &entity.upness.attrs,
+                    entity.summary.provisioning_state.as_str(),
+                )
+            };
+            let order = SeriesOrder::new(items.clone(), |a, b| {
+                self.provisioning_labels.cmp(&with_state(a), &with_state(b))
+            });
+            provisioning.push((kind, order));
             let order =
                 SeriesOrder::new(items, |a, b| self.entity_labels.cmp(&values(a), &values(b)));
             entities.push((kind, order));
@@ -194,6 +228,7 @@ impl Exposition {
         Published {
             snapshot,
             entities,
+            provisioning,
             scheduled,
         }
     }
@@ -207,7 +242,6 @@ impl Exposition {
         });
         // About what a series line of an entity gauge takes.
         let mut out = String::with_capacity(series * 256 + 4096);
-        let histogram = recorded.aggregation_duration();
         let export_errors = recorded.export_errors();
         let pools: Vec<_> = published
             .map(|p| p.snapshot.scheduling.iter().collect())
@@ -256,38 +290,63 @@ impl Exposition {
                     out.push_str(&self.build_info);
                     write_value(&mut out, 1.0);
                 }
-                Source::AggregationDuration => {
-                    if histogram.count() == 0 {
+                Source::Provisioning(kind) => {
+                    let Some(p) = published else { continue };
+                    let Some((_, order)) = p.provisioning.iter().find(|(k, _)| k == kind) else {
                         continue;
+                    };
+                    for run in order.runs() {
+                        let Some(&(f, e)) = run.last() else { continue };
+                        let entity = &p.snapshot.families[f].entities[e];
+                        header.write(&mut out);
+                        out.push_str(&family.name);
+                        let values = provisioning_label_values(
+                            &entity.upness.attrs,
+                            entity.summary.provisioning_state.as_str(),
+                        );
+                        write_labels(&mut out, self.provisioning_labels.labels(&values));
+                        write_value(&mut out, entity.summary.provisioning_duration.as_secs_f64());
                     }
-                    header.write(&mut out);
-                    let mut le = String::new();
-                    let buckets = histogram
-                        .cumulative_buckets()
-                        .map(|(bound, cumulative)| (Some(bound), cumulative))
-                        .chain([(None, histogram.count())]);
-                    for (bound, cumulative) in buckets {
-                        le.clear();
-                        match bound {
-                            Some(bound) => write_go_float(&mut le, bound),
-                            None => le.push_str("+Inf"),
+                }
+                Source::Histogram(id) => {
+                    let bounds = HISTOGRAMS[*id as usize].buckets;
+                    let layout = &self.histogram_labels[*id as usize];
+                    // One label set per series; sorted by values, the Go order
+                    // for series with the same labels.
+                    for (labels, histogram) in &recorded.histogram(*id) {
+                        if histogram.count() == 0 {
+                            continue;
+                        }
+                        header.write(&mut out);
+                        let values: Vec<&str> = labels.iter().map(String::as_str).collect();
+                        let mut le = String::new();
+                        let buckets = histogram
+                            .cumulative_buckets(bounds)
+                            .map(|(bound, cumulative)| (Some(bound), cumulative))
+                            .chain([(None, histogram.count())]);
+                        for (bound, cumulative) in buckets {
+                            le.clear();
+                            match bound {
+                                Some(bound) => write_go_float(&mut le, bound),
+                                None => le.push_str("+Inf"),
+                            }
+                            out.push_str(&family.name);
+                            out.push_str("_bucket");
+                            write_labels(
+                                &mut out,
+                                layout.labels(&values).chain([("le", le.as_str())]),
+                            );
+                            write_value(&mut out, cumulative as f64);
                         }
                         out.push_str(&family.name);
-                        out.push_str("_bucket");
-                        write_labels(
-                            &mut out,
-                            self.scope_labels.labels(&[]).chain([("le", le.as_str())]),
-                        );
-                        write_value(&mut out, cumulative as f64);
+                        out.push_str("_sum");
+                        write_labels(&mut out, layout.labels(&values));
+                        write_value(&mut out, histogram.sum());
+                        out.push_str(&family.name);
+                        out.push_str("_count");
+                        write_labels(&mut out, layout.labels(&values));
+                        write_value(&mut out, histogram.count() as f64);
                     }
-                    out.push_str(&family.name);
-                    out.push_str("_sum");
-                    write_labels(&mut out, self.scope_labels.labels(&[]));
-                    write_value(&mut out, histogram.sum());
-                    out.push_str(&family.name);
-                    out.push_str("_count");
-                    write_labels(&mut out, self.scope_labels.labels(&[]));
-                    write_value(&mut out, histogram.count() as f64);
                 }
                 Source::ExportErrors => {
                     // One label each: sorted by exporter is the Go order.

@@ -12,7 +12,9 @@ use megamon_core::{EntityKind, EntitySnapshot, Snapshot};
 use opentelemetry::metrics::{Counter, Histogram, Meter, ObservableGauge};
 use opentelemetry::{Key, KeyValue};
 
-use crate::labels::{BuildInfo, EXPORTER_LABEL, entity_attributes, scheduled_attributes};
+use crate::labels::{
+    BuildInfo, EXPORTER_LABEL, entity_attributes, provisioning_attributes, scheduled_attributes,
+};
 
 /// Buckets of `aggregation.duration`, in seconds (SPEC §4).
 pub const AGGREGATION_DURATION_BUCKETS: [f64; 11] =
@@ -165,18 +167,77 @@ pub(crate) const BUILD_INFO: InstrumentSpec = InstrumentSpec {
     unit: "",
 };
 
-/// A histogram with [`AGGREGATION_DURATION_BUCKETS`].
-pub(crate) const AGGREGATION_DURATION: InstrumentSpec = InstrumentSpec {
-    name: "aggregation.duration",
-    help: "Time one aggregation took.",
-    unit: SECONDS,
-};
+/// Buckets of the latency histograms (`gcs.latency`, `gke.latency`), in
+/// seconds: from a local disk's milliseconds to a struggling bucket's tens
+/// of seconds.
+pub const LATENCY_BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// A histogram the monitor records: how it is named, its buckets and its
+/// label keys (sorted).
+pub(crate) struct HistogramSpec {
+    pub(crate) spec: InstrumentSpec,
+    pub(crate) buckets: &'static [f64],
+    pub(crate) labels: &'static [&'static str],
+}
+
+/// Which histogram of [`HISTOGRAMS`] (its index).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HistogramId {
+    AggregationDuration = 0,
+    StoreLatency = 1,
+    GkeLatency = 2,
+}
+
+/// The label key of `gcs.latency`: the store call (`read`, `write`).
+pub(crate) const OPERATION_LABEL: &str = "operation";
+
+pub(crate) const HISTOGRAMS: [HistogramSpec; 3] = [
+    HistogramSpec {
+        spec: InstrumentSpec {
+            name: "aggregation.duration",
+            help: "Time one aggregation took.",
+            unit: SECONDS,
+        },
+        buckets: &AGGREGATION_DURATION_BUCKETS,
+        labels: &[],
+    },
+    // Upstream's name: it only had Cloud Storage; ours covers every backend.
+    HistogramSpec {
+        spec: InstrumentSpec {
+            name: "gcs.latency",
+            help: "Time each call to the history store took, by operation (read, write), whatever the backend.",
+            unit: SECONDS,
+        },
+        buckets: &LATENCY_BUCKETS,
+        labels: &[OPERATION_LABEL],
+    },
+    HistogramSpec {
+        spec: InstrumentSpec {
+            name: "gke.latency",
+            help: "Time each call to the GKE API (node pools) took.",
+            unit: SECONDS,
+        },
+        buckets: &LATENCY_BUCKETS,
+        labels: &[],
+    },
+];
 
 /// A counter by exporter.
 pub(crate) const EXPORT_ERRORS: InstrumentSpec = InstrumentSpec {
     name: "export.errors",
     help: "Reports an exporter failed to deliver (e.g. too large for a ConfigMap), by exporter.",
     unit: "",
+};
+
+/// `<prefix>.<family>.provisioning.duration` (upstream v1.2.0): labelled
+/// with the entity's labels and its provisioning state.
+pub(crate) const PROVISIONING_DURATION: EntityGauge = EntityGauge {
+    name: "provisioning.duration",
+    help: "Time the {e} took to come up the first time (provisioning_state=success), to fail before ever being up (failed), or has spent coming up so far (provisioning).",
+    reading: Reading::Seconds(|e| e.summary.provisioning_duration),
+    only_non_zero: false,
 };
 
 pub(crate) const ENTITY_GAUGES: [EntityGauge; 13] = [
@@ -261,12 +322,7 @@ pub(crate) const ENTITY_GAUGES: [EntityGauge; 13] = [
 ];
 
 fn entity_noun(kind: EntityKind) -> &'static str {
-    match kind {
-        EntityKind::JobSets => "JobSet",
-        EntityKind::JobSetNodes => "set of nodes of a JobSet",
-        EntityKind::NodePools => "TPU node pool",
-        EntityKind::Slices => "TPU slice",
-    }
+    kind.names().noun
 }
 
 fn saturating_i64(n: u64) -> i64 {
@@ -277,7 +333,8 @@ fn saturating_i64(n: u64) -> i64 {
 pub(crate) struct Instruments {
     _int_gauges: Vec<ObservableGauge<i64>>,
     _float_gauges: Vec<ObservableGauge<f64>>,
-    aggregation_duration: Histogram<f64>,
+    /// Same order as [`HISTOGRAMS`].
+    histograms: Vec<Histogram<f64>>,
     export_errors: Counter<u64>,
 }
 
@@ -332,6 +389,26 @@ impl Instruments {
                     ),
                 }
             }
+            let provisioning_slot = Arc::clone(slot);
+            float_gauges.push(
+                meter
+                    .f64_observable_gauge(PROVISIONING_DURATION.name(prefix, kind))
+                    .with_description(PROVISIONING_DURATION.help(kind))
+                    .with_unit(SECONDS)
+                    .with_callback(move |observer| {
+                        let Some(frame) = provisioning_slot.get() else {
+                            return;
+                        };
+                        for (entity, _) in frame.entities(kind) {
+                            let state = entity.summary.provisioning_state.as_str();
+                            observer.observe(
+                                entity.summary.provisioning_duration.as_secs_f64(),
+                                &provisioning_attributes(&entity.upness.attrs, state),
+                            );
+                        }
+                    })
+                    .build(),
+            );
         }
 
         let scheduled_slot = Arc::clone(slot);
@@ -361,12 +438,17 @@ impl Instruments {
                 .build(),
         );
 
-        let aggregation_duration = meter
-            .f64_histogram(AGGREGATION_DURATION.name(prefix))
-            .with_description(AGGREGATION_DURATION.help)
-            .with_unit(AGGREGATION_DURATION.unit)
-            .with_boundaries(AGGREGATION_DURATION_BUCKETS.to_vec())
-            .build();
+        let histograms = HISTOGRAMS
+            .iter()
+            .map(|h| {
+                meter
+                    .f64_histogram(h.spec.name(prefix))
+                    .with_description(h.spec.help)
+                    .with_unit(h.spec.unit)
+                    .with_boundaries(h.buckets.to_vec())
+                    .build()
+            })
+            .collect();
 
         let export_errors = meter
             .u64_counter(EXPORT_ERRORS.name(prefix))
@@ -377,7 +459,7 @@ impl Instruments {
         Instruments {
             _int_gauges: int_gauges,
             _float_gauges: float_gauges,
-            aggregation_duration,
+            histograms,
             export_errors,
         }
     }
@@ -392,8 +474,17 @@ impl Instruments {
         );
     }
 
-    pub(crate) fn record_aggregation_duration(&self, duration: Duration) {
-        self.aggregation_duration
-            .record(duration.as_secs_f64(), &[]);
+    /// Records `seconds` in histogram `id` under `labels` (its keys' order).
+    pub(crate) fn record(&self, id: HistogramId, labels: &[&str], seconds: f64) {
+        let spec = &HISTOGRAMS[id as usize];
+        let attributes: Vec<KeyValue> = spec
+            .labels
+            .iter()
+            .zip(labels)
+            .map(|(k, v)| KeyValue::new(Key::from_static_str(k), v.to_string()))
+            .collect();
+        if let Some(h) = self.histograms.get(id as usize) {
+            h.record(seconds, &attributes);
+        }
     }
 }

@@ -59,10 +59,15 @@ pub(crate) type ReadLabel = fn(&Attrs) -> &str;
 /// An entity's label keys (OpenTelemetry attribute names), sorted by key,
 /// with how to read each from its attributes; empty means absent. Both the
 /// OTLP attributes and the Prometheus labels come from this table.
-pub(crate) const ENTITY_LABELS: [(&str, ReadLabel); 11] = [
+pub(crate) const ENTITY_LABELS: [(&str, ReadLabel); 18] = [
+    ("block.id", |a| &a.block_id),
+    ("block.name", |a| &a.block_name),
     ("jobset.name", |a| &a.jobset_name),
     ("jobset.namespace", |a| &a.jobset_namespace),
     ("jobset.uid", |a| &a.jobset_uid),
+    ("lws.name", |a| &a.lws_name),
+    ("lws.namespace", |a| &a.lws_namespace),
+    ("lws.uid", |a| &a.lws_uid),
     ("nodepool.name", |a| &a.node_pool_name),
     ("slice.name", |a| &a.slice_name),
     ("slice.owner.kind", |a| &a.slice_owner_kind),
@@ -70,6 +75,8 @@ pub(crate) const ENTITY_LABELS: [(&str, ReadLabel); 11] = [
     ("slice.owner.namespace", |a| &a.slice_owner_namespace),
     // Only when true.
     ("spot", |a| if a.spot { "true" } else { "" }),
+    ("subblock.id", |a| &a.subblock_id),
+    ("subblock.name", |a| &a.subblock_name),
     ("tpu.accelerator", |a| &a.tpu_accelerator),
     ("tpu.topology", |a| &a.tpu_topology),
 ];
@@ -80,11 +87,50 @@ pub(crate) fn entity_label_values(attrs: &Attrs) -> [&str; ENTITY_LABELS.len()] 
 }
 
 /// The label keys of `nodepool.job.scheduled`, sorted; see [`scheduled_label_values`].
-pub(crate) const SCHEDULED_LABELS: [&str; 3] = ["job.name", "jobset.name", "nodepool.name"];
+pub(crate) const SCHEDULED_LABELS: [&str; 7] = [
+    "block.id",
+    "block.name",
+    "job.name",
+    "jobset.name",
+    "nodepool.name",
+    "subblock.id",
+    "subblock.name",
+];
 
 /// The values of [`SCHEDULED_LABELS`] for one pool; empty means absent.
-pub(crate) fn scheduled_label_values<'a>(pool: &'a str, job: &'a ScheduledJob) -> [&'a str; 3] {
-    [&job.job_name, &job.jobset_name, pool]
+pub(crate) fn scheduled_label_values<'a>(pool: &'a str, job: &'a ScheduledJob) -> [&'a str; 7] {
+    let b = &job.blocks;
+    [
+        &b.block_id,
+        &b.block_name,
+        &job.job_name,
+        &job.jobset_name,
+        pool,
+        &b.subblock_id,
+        &b.subblock_name,
+    ]
+}
+
+/// The extra label of `provisioning.duration` (upstream v1.2.0).
+pub(crate) const PROVISIONING_STATE_LABEL: &str = "provisioning.state";
+
+/// An entity's label keys with [`PROVISIONING_STATE_LABEL`], sorted.
+pub(crate) fn provisioning_label_keys() -> Vec<&'static str> {
+    let mut keys: Vec<&str> = ENTITY_LABELS.iter().map(|(k, _)| *k).collect();
+    keys.push(PROVISIONING_STATE_LABEL);
+    keys.sort();
+    keys
+}
+
+/// The values of [`provisioning_label_keys`] for an entity in `state`.
+pub(crate) fn provisioning_label_values<'a>(attrs: &'a Attrs, state: &'a str) -> Vec<&'a str> {
+    let mut pairs: Vec<(&str, &str)> = ENTITY_LABELS
+        .iter()
+        .map(|(k, read)| (*k, read(attrs)))
+        .collect();
+    pairs.push((PROVISIONING_STATE_LABEL, state));
+    pairs.sort_by(|a, b| a.0.cmp(b.0));
+    pairs.into_iter().map(|(_, v)| v).collect()
 }
 
 /// The label key of `export.errors`.
@@ -98,6 +144,14 @@ pub(crate) fn entity_attributes(attrs: &Attrs) -> Vec<KeyValue> {
     attributes(
         &ENTITY_LABELS.map(|(key, _)| key),
         &entity_label_values(attrs),
+    )
+}
+
+/// Labels of `provisioning.duration` for an entity in `state` (sorted by key).
+pub(crate) fn provisioning_attributes(attrs: &Attrs, state: &str) -> Vec<KeyValue> {
+    attributes(
+        &provisioning_label_keys(),
+        &provisioning_label_values(attrs, state),
     )
 }
 
@@ -137,13 +191,26 @@ mod tests {
             slice_owner_kind: "k".into(),
             slice_owner_name: "n".into(),
             slice_owner_namespace: "ns".into(),
+            block_id: "b".into(),
+            subblock_id: "sb".into(),
+            block_name: "bn".into(),
+            subblock_name: "sbn".into(),
+            lws_name: "l".into(),
+            lws_namespace: "lns".into(),
+            lws_uid: "lu".into(),
         };
         let kvs = entity_attributes(&attrs);
         let k = keys(&kvs);
         let mut sorted = k.clone();
         sorted.sort();
         assert_eq!(k, sorted);
-        assert_eq!(k.len(), 11);
+        assert_eq!(k.len(), 18);
+        let kvs = provisioning_attributes(&attrs, "success");
+        let k = keys(&kvs);
+        let mut sorted = k.clone();
+        sorted.sort();
+        assert_eq!(k, sorted);
+        assert!(k.contains(&"provisioning.state"));
         let spot = kvs.iter().find(|kv| kv.key.as_str() == "spot").unwrap();
         assert_eq!(spot.value.as_str(), "true");
     }

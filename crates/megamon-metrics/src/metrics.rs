@@ -13,7 +13,7 @@ use opentelemetry_sdk::metrics::{Instrument, PeriodicReader, SdkMeterProvider, S
 
 use crate::error::MetricsError;
 use crate::exposition::{Exposition, Published};
-use crate::instruments::{Frame, FrameSlot, Instruments};
+use crate::instruments::{Frame, FrameSlot, HistogramId, Instruments};
 use crate::labels::BuildInfo;
 use crate::recorded::Recorded;
 
@@ -133,9 +133,25 @@ impl Metrics {
 
     /// Records how long one aggregation took (`<prefix>.aggregation.duration`).
     pub fn record_aggregation_duration(&self, duration: Duration) {
-        self.recorded.record_aggregation_duration(duration);
+        self.record(HistogramId::AggregationDuration, &[], duration);
+    }
+
+    /// Records how long a history store call took (`<prefix>.gcs.latency`,
+    /// by `operation`: `read` or `write`), whatever the backend.
+    pub fn record_store_latency(&self, operation: &str, duration: Duration) {
+        self.record(HistogramId::StoreLatency, &[operation], duration);
+    }
+
+    /// Records how long a GKE API call took (`<prefix>.gke.latency`).
+    pub fn record_gke_latency(&self, duration: Duration) {
+        self.record(HistogramId::GkeLatency, &[], duration);
+    }
+
+    fn record(&self, id: HistogramId, labels: &[&str], duration: Duration) {
+        let seconds = duration.as_secs_f64();
+        self.recorded.record(id, labels, seconds);
         if let Some(otlp) = &self.otlp {
-            otlp.instruments.record_aggregation_duration(duration);
+            otlp.instruments.record(id, labels, seconds);
         }
     }
 
@@ -256,8 +272,8 @@ fn validate_prefix(prefix: &str) -> Result<(), MetricsError> {
             reason,
         })
     };
-    // The longest name: `<prefix>.jobset.nodes.up.time.between.interruption.latest`.
-    const LONGEST_SUFFIX: usize = ".jobset.nodes.up.time.between.interruption.latest".len();
+    // The longest name: `<prefix>.leaderworkerset.up.time.between.interruption.latest`.
+    const LONGEST_SUFFIX: usize = ".leaderworkerset.up.time.between.interruption.latest".len();
     if prefix.is_empty() {
         return invalid("it is empty");
     }

@@ -1,24 +1,43 @@
-//! What the monitor records besides snapshots, kept for /metrics: how long
-//! aggregations took (`aggregation.duration`) and reports an exporter could
-//! not deliver (`export.errors`). Cumulative, like the SDK's pull reader.
+//! What the monitor records besides snapshots, kept for /metrics: the
+//! histograms of [`HISTOGRAMS`] (aggregation duration, store and GKE call
+//! latency) and reports an exporter could not deliver (`export.errors`).
+//! Cumulative, like the SDK's pull reader.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::time::Duration;
 
-use crate::instruments::AGGREGATION_DURATION_BUCKETS;
+use crate::instruments::{HISTOGRAMS, HistogramId};
 
-/// `aggregation.duration` and `export.errors` since start-up.
-#[derive(Debug, Default)]
+/// Every histogram and `export.errors` since start-up.
+#[derive(Debug)]
 pub(crate) struct Recorded {
-    aggregation_duration: Mutex<DurationHistogram>,
+    /// Per histogram of [`HISTOGRAMS`] (same index): per label values.
+    histograms: Vec<Mutex<BTreeMap<Vec<String>, Histogram>>>,
     /// Count per exporter.
     export_errors: Mutex<BTreeMap<String, u64>>,
 }
 
+impl Default for Recorded {
+    fn default() -> Self {
+        Recorded {
+            histograms: HISTOGRAMS.iter().map(|_| Mutex::default()).collect(),
+            export_errors: Mutex::default(),
+        }
+    }
+}
+
 impl Recorded {
-    pub(crate) fn record_aggregation_duration(&self, duration: Duration) {
-        lock(&self.aggregation_duration).record(duration.as_secs_f64());
+    /// Records `seconds` in histogram `id` under `labels` (its label keys' order).
+    pub(crate) fn record(&self, id: HistogramId, labels: &[&str], seconds: f64) {
+        let Some(slot) = self.histograms.get(id as usize) else {
+            return;
+        };
+        let spec = &HISTOGRAMS[id as usize];
+        let key: Vec<String> = labels.iter().map(|s| s.to_string()).collect();
+        lock(slot)
+            .entry(key)
+            .or_insert_with(|| Histogram::new(spec.buckets))
+            .record(spec.buckets, seconds);
     }
 
     pub(crate) fn record_export_error(&self, exporter: &str) {
@@ -31,9 +50,13 @@ impl Recorded {
         }
     }
 
-    /// A copy of the histogram, so a render does not hold the lock.
-    pub(crate) fn aggregation_duration(&self) -> DurationHistogram {
-        lock(&self.aggregation_duration).clone()
+    /// A copy of histogram `id` per label values, so a render does not hold
+    /// the lock.
+    pub(crate) fn histogram(&self, id: HistogramId) -> BTreeMap<Vec<String>, Histogram> {
+        self.histograms
+            .get(id as usize)
+            .map(|m| lock(m).clone())
+            .unwrap_or_default()
     }
 
     /// A copy of the counts per exporter, sorted by exporter.
@@ -47,33 +70,45 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A histogram over [`AGGREGATION_DURATION_BUCKETS`], with the SDK's
-/// explicit-bucket rule: a value lands in the first bucket whose upper bound
-/// is at least the value.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct DurationHistogram {
+/// An explicit-bucket histogram with the SDK's rule: a value lands in the
+/// first bucket whose upper bound is at least the value.
+#[derive(Debug, Clone)]
+pub(crate) struct Histogram {
     /// Per bucket, then the one above the last bound; not cumulative.
-    counts: [u64; AGGREGATION_DURATION_BUCKETS.len() + 1],
+    counts: Vec<u64>,
     sum: f64,
     count: u64,
 }
 
-impl DurationHistogram {
-    fn record(&mut self, seconds: f64) {
+impl Histogram {
+    fn new(bounds: &[f64]) -> Histogram {
+        Histogram {
+            counts: vec![0; bounds.len() + 1],
+            sum: 0.0,
+            count: 0,
+        }
+    }
+
+    fn record(&mut self, bounds: &[f64], seconds: f64) {
         // Like the SDK: what cannot be summed is not recorded.
         if !seconds.is_finite() {
             return;
         }
-        let bucket = AGGREGATION_DURATION_BUCKETS.partition_point(|&bound| bound < seconds);
-        self.counts[bucket] = self.counts[bucket].saturating_add(1);
+        let bucket = bounds.partition_point(|&bound| bound < seconds);
+        if let Some(c) = self.counts.get_mut(bucket) {
+            *c = c.saturating_add(1);
+        }
         self.sum += seconds;
         self.count = self.count.saturating_add(1);
     }
 
-    /// (upper bound, cumulative count) of each bucket, without `+Inf`.
-    pub(crate) fn cumulative_buckets(&self) -> impl Iterator<Item = (f64, u64)> + '_ {
+    /// (upper bound, cumulative count) of each bucket of `bounds`, without `+Inf`.
+    pub(crate) fn cumulative_buckets<'a>(
+        &'a self,
+        bounds: &'a [f64],
+    ) -> impl Iterator<Item = (f64, u64)> + 'a {
         let mut cumulative = 0u64;
-        AGGREGATION_DURATION_BUCKETS
+        bounds
             .iter()
             .zip(&self.counts)
             .map(move |(&bound, &count)| {
@@ -94,19 +129,35 @@ impl DurationHistogram {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::instruments::AGGREGATION_DURATION_BUCKETS;
 
     #[test]
     fn a_value_on_a_bound_belongs_to_that_bucket() {
         let recorded = Recorded::default();
         for secs in [0.01, 0.011, 60.0, 61.0] {
-            recorded.record_aggregation_duration(Duration::from_secs_f64(secs));
+            recorded.record(HistogramId::AggregationDuration, &[], secs);
         }
-        let h = recorded.aggregation_duration();
-        let buckets: Vec<(f64, u64)> = h.cumulative_buckets().collect();
+        let all = recorded.histogram(HistogramId::AggregationDuration);
+        let h = &all[&Vec::<String>::new()];
+        let buckets: Vec<(f64, u64)> = h
+            .cumulative_buckets(&AGGREGATION_DURATION_BUCKETS)
+            .collect();
         assert_eq!(buckets[0], (0.01, 1));
         assert_eq!(buckets[1], (0.05, 2));
         assert_eq!(buckets[10], (60.0, 3));
         assert_eq!(h.count(), 4);
+    }
+
+    #[test]
+    fn labelled_histograms_keep_one_series_per_label_values() {
+        let recorded = Recorded::default();
+        recorded.record(HistogramId::StoreLatency, &["write"], 0.02);
+        recorded.record(HistogramId::StoreLatency, &["read"], 0.2);
+        recorded.record(HistogramId::StoreLatency, &["write"], 0.03);
+        let all = recorded.histogram(HistogramId::StoreLatency);
+        let got: Vec<(String, u64)> = all.iter().map(|(k, h)| (k.join(","), h.count())).collect();
+        assert_eq!(got, [("read".to_string(), 1), ("write".to_string(), 2)]);
+        assert!((all[&vec!["write".to_string()]].sum() - 0.05).abs() < 1e-12);
     }
 
     #[test]

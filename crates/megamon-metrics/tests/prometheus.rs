@@ -24,6 +24,8 @@ fn full_summary() -> Summary {
         latest_up_time_between_interruption: secs(25.0),
         mean_down_time_between_recovery: secs(3.0),
         mean_up_time_between_interruption: secs(20.0),
+        provisioning_duration: secs(10.0),
+        provisioning_state: megamon_core::ProvisioningState::Success,
     }
 }
 
@@ -68,6 +70,11 @@ fn jobset_example_renders_exactly() {
             "2",
         ),
         (
+            "provisioning_duration_seconds",
+            "Time the JobSet took to come up the first time (provisioning_state=success), to fail before ever being up (failed), or has spent coming up so far (provisioning).",
+            "10",
+        ),
+        (
             "recovery_count",
             "Number of times the JobSet came back up after an interruption (recoveries).",
             "1",
@@ -97,6 +104,15 @@ fn jobset_example_renders_exactly() {
     ];
     let mut expected = String::new();
     for (name, help, value) in want {
+        // Upstream v1.2.0's gauge carries the provisioning state too.
+        let labels = if name.starts_with("provisioning") {
+            labels.replace(
+                ",tpu_topology",
+                ",provisioning_state=\"success\",tpu_topology",
+            )
+        } else {
+            labels.to_string()
+        };
         let name = format!("megamon_jobset_{name}");
         expected.push_str(&format!(
             "# HELP {name} {help}\n# TYPE {name} gauge\n{name}{labels} {value}\n"
@@ -205,6 +221,8 @@ fn non_zero_only_instruments_are_absent_when_zero() {
         [
             "megamon_jobset_down_time_seconds",
             "megamon_jobset_interruption_count",
+            // Always there, as upstream: provisioning for 0 s so far.
+            "megamon_jobset_provisioning_duration_seconds",
             "megamon_jobset_recovery_count",
             "megamon_jobset_up",
             "megamon_jobset_up_time_seconds",
@@ -220,13 +238,13 @@ fn removed_entity_has_no_series_left() {
     let b = jobset("uid-b", "b", true, full_summary());
     m.publish(snapshot(vec![(EntityKind::JobSets, vec![a.clone(), b])]));
     let first = m.render_prometheus().unwrap();
-    assert_eq!(samples(&first, "megamon_jobset_").len(), 2 * 12);
-    assert_eq!(first.matches("jobset_uid=\"uid-b\"").count(), 12);
+    assert_eq!(samples(&first, "megamon_jobset_").len(), 2 * 13);
+    assert_eq!(first.matches("jobset_uid=\"uid-b\"").count(), 13);
 
     m.publish(snapshot(vec![(EntityKind::JobSets, vec![a])]));
     let second = m.render_prometheus().unwrap();
     assert!(!second.contains("uid-b"), "{second}");
-    assert_eq!(samples(&second, "megamon_jobset_").len(), 12);
+    assert_eq!(samples(&second, "megamon_jobset_").len(), 13);
 
     // And the family disappears with its last entity, HELP and TYPE too.
     m.publish(snapshot(vec![(EntityKind::JobSets, vec![])]));
@@ -278,6 +296,7 @@ fn scheduled_jobs_and_build_info() {
         ScheduledJob {
             job_name: "train-slice-0".into(),
             jobset_name: "train".into(),
+            ..Default::default()
         },
     );
     scheduling.insert(
@@ -285,6 +304,7 @@ fn scheduled_jobs_and_build_info() {
         ScheduledJob {
             job_name: "eval-w-0".into(),
             jobset_name: "eval".into(),
+            ..Default::default()
         },
     );
     m.publish(snapshot_with_scheduling(vec![], scheduling));
@@ -453,6 +473,7 @@ fn promtool_check_metrics_is_clean() {
         ScheduledJob {
             job_name: "a-w-0".into(),
             jobset_name: "a".into(),
+            ..Default::default()
         },
     );
     let mut slice = node_pool("s", false, false, 4, full_summary());
@@ -548,12 +569,12 @@ fn each_scrape_shows_one_whole_snapshot_while_publishing() {
             .count();
         // uid-1, uid-10..19, uid-100..199 are in fleet a: 111 of its 200.
         assert!(from_a == 111 || from_a == 0, "{from_a}");
-        // All 12 families (chip count is zero) from the same snapshot.
+        // All 13 families (chip count is zero) from the same snapshot.
         let all_from_a = samples(&text, "megamon_jobset_")
             .iter()
             .filter(|l| l.contains("jobset_uid=\"uid-1"))
             .count();
-        assert!(all_from_a == 111 * 12 || all_from_a == 0, "{all_from_a}");
+        assert!(all_from_a == 111 * 13 || all_from_a == 0, "{all_from_a}");
         for family in family_names(&text)
             .iter()
             .filter(|n| n.starts_with("megamon_jobset_"))

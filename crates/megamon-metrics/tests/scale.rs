@@ -17,7 +17,7 @@ fn rss_kib() -> Option<u64> {
 #[test]
 #[ignore = "timing; run in release mode"]
 fn ten_thousand_jobsets_and_two_thousand_pools() {
-    // Every instrument non-zero, so each entity has all 13 series.
+    // Every instrument non-zero, so each entity has all 14 series.
     let summary = Summary {
         down_time_provisioned: secs(61.0),
         interruption_count: 3,
@@ -30,6 +30,8 @@ fn ten_thousand_jobsets_and_two_thousand_pools() {
         latest_up_time_between_interruption: secs(300_000.0),
         mean_down_time_between_recovery: secs(60.0),
         mean_up_time_between_interruption: secs(300_000.0),
+        provisioning_duration: secs(61.0),
+        provisioning_state: megamon_core::ProvisioningState::Success,
     };
     let jobsets: Vec<_> = (0..10_000)
         .map(|i| {
@@ -85,7 +87,7 @@ fn ten_thousand_jobsets_and_two_thousand_pools() {
         render.iter().map(ms).collect::<Vec<_>>().join(", "),
         size,
         size as f64 / (1024.0 * 1024.0),
-        12_000 * 13,
+        12_000 * 14,
         rss_before,
         rss_new,
         rss_kib(),

@@ -11,14 +11,14 @@ use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use megamon_core::Snapshot;
+use megamon_core::entity::slice::OwnerRef;
 use megamon_metrics::Metrics;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::export::Exporters;
-use crate::fleet::{Fleet, JobPlacement};
+use crate::fleet::{Fleet, JobPlacement, Stamped};
 use crate::persist::PersistRequest;
 use crate::view::ViewRequest;
-use crate::watch::Stamped;
 
 /// Most updates applied before publishing, so a flood (a 65,000-node re-list
 /// after compaction) cannot starve publication.
@@ -33,6 +33,8 @@ pub struct Engine {
     pub metrics: Arc<Metrics>,
     pub exporters: Exporters,
     pub persister: Option<mpsc::Sender<PersistRequest>>,
+    /// Where the slice → owner map goes when it changes (with slices).
+    pub slice_owners: Option<watch::Sender<Option<BTreeMap<String, OwnerRef>>>>,
     pub labeller: Option<mpsc::Sender<Vec<JobPlacement>>>,
     pub ready: Arc<AtomicBool>,
     pub snapshots: watch::Sender<Option<Arc<Snapshot>>>,
@@ -128,6 +130,11 @@ impl Engine {
             let _ = labeller.try_send(self.fleet.job_placements());
         }
         self.persist();
+        if let Some(tx) = &self.slice_owners
+            && let Some(owners) = self.fleet.take_changed_slice_owners()
+        {
+            tx.send_replace(Some(owners));
+        }
         self.metrics.record_aggregation_duration(started.elapsed());
         if !self.ready.swap(true, Ordering::AcqRel) {
             let counts: Vec<String> = snapshot

@@ -1,15 +1,14 @@
 //! Report exporters (SPEC §5): `stdout` (one JSON line per aggregation) and
 //! `configmap` (the report under key `report` of a ConfigMap).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Client;
-use kube::api::{Api, ObjectMeta, PostParams};
 use megamon_core::config::{ConfigMapRef, Exporter};
 use megamon_core::report::Report;
 use tokio::sync::watch;
+
+use crate::configmap::{ConfigMapError, ConfigMapKey};
 
 /// A ConfigMap holds at most 1 MiB of data; leave room for the object itself.
 pub const CONFIGMAP_REPORT_LIMIT: usize = 1024 * 1024 - 4 * 1024;
@@ -18,13 +17,8 @@ pub const CONFIGMAP_REPORT_LIMIT: usize = 1024 * 1024 - 4 * 1024;
 pub enum ExportError {
     #[error("report is {size} bytes, more than a ConfigMap can hold ({limit} bytes); not exported")]
     TooLarge { size: usize, limit: usize },
-    #[error("ConfigMap {namespace}/{name}: {source}")]
-    Api {
-        namespace: String,
-        name: String,
-        #[source]
-        source: Box<kube::Error>,
-    },
+    #[error(transparent)]
+    Api(#[from] ConfigMapError),
     #[error("cannot serialise the report: {0}")]
     Serialize(#[from] serde_json::Error),
 }
@@ -46,8 +40,8 @@ impl Exporters {
     ) -> Self {
         let configmap = exporters.contains(&Exporter::ConfigMap).then(|| {
             let (tx, rx) = watch::channel(None);
-            let api = Api::<ConfigMap>::namespaced(client.clone(), &target.namespace);
-            tokio::spawn(write_configmap(api, target.clone(), rx, on_error));
+            let key = ConfigMapKey::new(client, target, "report");
+            tokio::spawn(write_configmap(key, rx, on_error));
             tx
         });
         Exporters {
@@ -72,8 +66,7 @@ impl Exporters {
 }
 
 async fn write_configmap(
-    api: Api<ConfigMap>,
-    target: ConfigMapRef,
+    key: ConfigMapKey,
     mut rx: watch::Receiver<Option<Arc<String>>>,
     on_error: Arc<dyn Fn(&ExportError) + Send + Sync>,
 ) {
@@ -81,7 +74,7 @@ async fn write_configmap(
         let Some(report) = rx.borrow_and_update().clone() else {
             continue;
         };
-        if let Err(err) = put_report(&api, &target, &report).await {
+        if let Err(err) = put_report(&key, &report).await {
             tracing::error!(exporter = "configmap", error = %err, "report export failed");
             on_error(&err);
         }
@@ -99,40 +92,9 @@ fn check_size(report: &str) -> Result<(), ExportError> {
     Ok(())
 }
 
-async fn put_report(
-    api: &Api<ConfigMap>,
-    target: &ConfigMapRef,
-    report: &str,
-) -> Result<(), ExportError> {
+async fn put_report(key: &ConfigMapKey, report: &str) -> Result<(), ExportError> {
     check_size(report)?;
-    let api_err = |source: kube::Error| ExportError::Api {
-        namespace: target.namespace.clone(),
-        name: target.name.clone(),
-        source: Box::new(source),
-    };
-    let data = BTreeMap::from([("report".to_string(), report.to_string())]);
-    match api.get_opt(&target.name).await.map_err(api_err)? {
-        Some(mut cm) => {
-            cm.data.get_or_insert_with(BTreeMap::new).extend(data);
-            api.replace(&target.name, &PostParams::default(), &cm)
-                .await
-                .map_err(api_err)?;
-        }
-        None => {
-            let cm = ConfigMap {
-                metadata: ObjectMeta {
-                    name: Some(target.name.clone()),
-                    namespace: Some(target.namespace.clone()),
-                    ..ObjectMeta::default()
-                },
-                data: Some(data),
-                ..ConfigMap::default()
-            };
-            api.create(&PostParams::default(), &cm)
-                .await
-                .map_err(api_err)?;
-        }
-    }
+    key.put(report).await?;
     Ok(())
 }
 

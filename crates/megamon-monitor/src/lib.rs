@@ -2,16 +2,19 @@
 //! small indexes, keeps exact timelines and publishes snapshots (SPEC §2–§6).
 #![forbid(unsafe_code)]
 
+pub mod configmap;
 pub mod engine;
 pub mod export;
 pub mod fleet;
-pub mod gke;
 pub mod http;
 pub mod labelling;
 pub mod persist;
 pub mod resources;
+pub mod slice_owners;
+pub mod sources;
 pub mod view;
-pub mod watch;
+
+pub use sources::gke;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -25,8 +28,7 @@ use tokio::sync::{mpsc, watch as watch_channel};
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::Engine;
-use crate::fleet::{Fleet, FleetSettings, Update};
-use crate::watch::Stamped;
+use crate::fleet::{Fleet, FleetSettings, Stamped};
 
 /// Routes served beside `/metrics` on `MetricsAddr`, built from the fleet view
 /// (the web view and its JSON API).
@@ -91,6 +93,11 @@ pub async fn run(
         None => kube::Client::try_default().await?,
     };
     let http_client = reqwest::Client::builder().build()?;
+    let metrics = Arc::new(Metrics::new(MetricsOptions {
+        prefix: config.metrics_prefix.clone(),
+        build: options.build,
+        otlp: OtlpOptions::from_env(config.aggregation_interval),
+    })?);
 
     // Which cluster: needed for the node pools API and the default bucket path.
     let node_pools = if config.enable_simulation {
@@ -100,33 +107,27 @@ pub async fn run(
         let metadata = gke::MetadataServer::from_env(http_client.clone());
         config.gke = metadata.complete(&config.gke).await?;
         tracing::info!(project = %config.gke.project_id, location = %config.gke.cluster_location, cluster = %config.gke.cluster_name, "GKE cluster");
-        Some(gke::NodePoolsApi::new(
-            http_client,
-            &options.gke_endpoint,
-            &config.gke,
-            metadata,
-        ))
+        Some(
+            gke::NodePoolsApi::new(http_client, &options.gke_endpoint, &config.gke, metadata)
+                .with_metrics(metrics.clone()),
+        )
     };
 
-    let settings = FleetSettings {
-        unknown_count_threshold: config.unknown_count_threshold,
-        node_unknown_grace: config.node_unknown_grace,
-        slice_enabled: config.slice_enabled,
-        simulated_pools: config.enable_simulation,
-    };
+    let settings = FleetSettings::from_config(&config);
     let families = Fleet::new(settings.clone(), Default::default()).families();
 
     let url = megamon_store::history_url(&config)?;
     let mut writer = HistoryWriter::new(HistoryStore::open(&url)?);
-    let history = load_history(&mut writer, &families).await?;
+    let history = load_history(&mut writer, &families, &metrics).await?;
     tracing::info!(store = %url, entities = history.values().map(|t| t.len()).sum::<usize>(), "history loaded");
-    let fleet = Fleet::new(settings, history);
-
-    let metrics = Arc::new(Metrics::new(MetricsOptions {
-        prefix: config.metrics_prefix.clone(),
-        build: options.build,
-        otlp: OtlpOptions::from_env(config.aggregation_interval),
-    })?);
+    let mut fleet = Fleet::new(settings.clone(), history);
+    let owner_map = &config.slice_owner_map_config_map_ref;
+    let slice_owners = if config.slice_enabled {
+        fleet = fleet.with_slice_owners(slice_owners::load(&client, owner_map).await);
+        Some(slice_owners::spawn(&client, owner_map))
+    } else {
+        None
+    };
     let (snapshots, snapshot_rx) = watch_channel::channel(None);
     let (view_tx, view_requests) = mpsc::channel(64);
     let fleet_view = view::FleetView::new(snapshot_rx, view_tx);
@@ -144,9 +145,9 @@ pub async fn run(
     }
 
     let (tx, rx) = mpsc::channel::<Stamped>(8192);
-    let mut tasks = watch::spawn_all(client.clone(), config.slice_enabled, tx.clone());
+    let mut tasks = sources::kube::spawn_all(&client, &settings, &tx);
     if let Some(api) = node_pools {
-        tasks.push(tokio::spawn(poll_node_pools(
+        tasks.push(tokio::spawn(gke::poll_node_pools(
             api,
             config.aggregation_interval,
             tx.clone(),
@@ -167,7 +168,12 @@ pub async fn run(
         fleet,
         metrics: metrics.clone(),
         exporters,
-        persister: Some(persist::spawn(writer, config.aggregation_interval)),
+        persister: Some(persist::spawn(
+            writer,
+            config.aggregation_interval,
+            metrics.clone(),
+        )),
+        slice_owners,
         labeller,
         ready,
         snapshots,
@@ -197,13 +203,17 @@ pub async fn run(
 async fn load_history(
     writer: &mut HistoryWriter,
     families: &[megamon_core::EntityKind],
+    metrics: &Metrics,
 ) -> Result<
     std::collections::BTreeMap<megamon_core::EntityKind, megamon_core::Timelines>,
     MonitorError,
 > {
     let mut wait = Duration::from_millis(500);
     loop {
-        match writer.load_all(families).await {
+        let started = std::time::Instant::now();
+        let loaded = writer.load_all(families).await;
+        metrics.record_store_latency(persist::READ, started.elapsed());
+        match loaded {
             Ok(history) => return Ok(history),
             Err(e) if e.is_transient() => {
                 tracing::warn!(error = %e, retry_in = ?wait, "cannot load history yet");
@@ -211,29 +221,6 @@ async fn load_history(
                 wait = (wait * 2).min(Duration::from_secs(30));
             }
             Err(e) => return Err(e.into()),
-        }
-    }
-}
-
-/// Polls the GKE API each interval; a failure keeps the last known pools.
-async fn poll_node_pools(api: gke::NodePoolsApi, interval: Duration, tx: mpsc::Sender<Stamped>) {
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        match api.list().await {
-            Ok(pools) => {
-                let update = Stamped {
-                    at: jiff::Timestamp::now(),
-                    update: Update::NodePools(pools),
-                };
-                if tx.send(update).await.is_err() {
-                    return;
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot list node pools; keeping the last known ones")
-            }
         }
     }
 }

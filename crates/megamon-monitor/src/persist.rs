@@ -5,9 +5,17 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use std::sync::Arc;
+use std::time::Instant;
+
 use megamon_core::{EntityKind, Timelines};
+use megamon_metrics::Metrics;
 use megamon_store::{Flushed, HistoryWriter};
 use tokio::sync::{mpsc, oneshot};
+
+/// `gcs.latency`'s operations.
+pub const READ: &str = "read";
+pub const WRITE: &str = "write";
 
 /// What the engine sends: the current timelines of kinds that changed, or a
 /// request to flush everything pending and report back (shutdown).
@@ -18,17 +26,24 @@ pub enum PersistRequest {
 }
 
 /// Spawns the persister; returns the handle the engine talks to.
-pub fn spawn(writer: HistoryWriter, retry_every: Duration) -> mpsc::Sender<PersistRequest> {
+pub fn spawn(
+    writer: HistoryWriter,
+    retry_every: Duration,
+    metrics: Arc<Metrics>,
+) -> mpsc::Sender<PersistRequest> {
     let (tx, rx) = mpsc::channel(16);
-    tokio::spawn(run(writer, rx, retry_every));
+    let persister = Persister { writer, metrics };
+    tokio::spawn(run(persister, rx, retry_every));
     tx
 }
 
-async fn run(
-    mut writer: HistoryWriter,
-    mut rx: mpsc::Receiver<PersistRequest>,
-    retry_every: Duration,
-) {
+/// The writer, timing every call it makes (`gcs.latency`).
+struct Persister {
+    writer: HistoryWriter,
+    metrics: Arc<Metrics>,
+}
+
+async fn run(mut writer: Persister, mut rx: mpsc::Receiver<PersistRequest>, retry_every: Duration) {
     let mut pending: BTreeMap<EntityKind, Timelines> = BTreeMap::new();
     let mut retry = tokio::time::interval(retry_every);
     retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -56,13 +71,16 @@ async fn run(
 }
 
 /// Writes what is pending; what fails stays pending for the next attempt.
-async fn write_pending(writer: &mut HistoryWriter, pending: &mut BTreeMap<EntityKind, Timelines>) {
+async fn write_pending(p: &mut Persister, pending: &mut BTreeMap<EntityKind, Timelines>) {
     let kinds: Vec<EntityKind> = pending.keys().copied().collect();
     for kind in kinds {
         let Some(timelines) = pending.get(&kind) else {
             continue;
         };
-        match writer.flush(kind, timelines).await {
+        let started = Instant::now();
+        let flushed = p.writer.flush(kind, timelines).await;
+        p.metrics.record_store_latency(WRITE, started.elapsed());
+        match flushed {
             Ok(Flushed::Written(_)) => {
                 tracing::debug!(
                     kind = kind.name(),
@@ -84,7 +102,10 @@ async fn write_pending(writer: &mut HistoryWriter, pending: &mut BTreeMap<Entity
                     "history file changed by another writer; overwriting with this monitor's timelines \
                      (is a second MegaMon writing to the same store?)"
                 );
-                if let Err(e) = writer.reload_version(kind).await {
+                let started = Instant::now();
+                let reloaded = p.writer.reload_version(kind).await;
+                p.metrics.record_store_latency(READ, started.elapsed());
+                if let Err(e) = reloaded {
                     tracing::warn!(kind = kind.name(), error = %e, "cannot re-read the history file; will retry");
                 }
             }

@@ -25,7 +25,11 @@ async fn jobsets_10000_entities_10_events_to_a_directory() {
     let mut doc = timelines.clone();
     for i in 0..5 {
         // A changed document each round, so every flush writes.
-        doc.observe(&format!("extra-{i}"), false, false, jiff::Timestamp::now());
+        doc.observe(
+            &format!("extra-{i}"),
+            megamon_core::State::DOWN,
+            jiff::Timestamp::now(),
+        );
         let started = Instant::now();
         writer.flush(EntityKind::JobSets, &doc).await.unwrap();
         rounds.push(started.elapsed());

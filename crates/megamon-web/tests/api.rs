@@ -89,11 +89,7 @@ async fn fleet_lists_every_family_with_state_summary_and_up_percent() {
 #[tokio::test]
 async fn up_percent_is_null_before_any_time_passed() {
     let at = taken_at();
-    let timeline = Timeline::from_events(vec![megamon_core::UpEvent {
-        up: false,
-        expected_down: false,
-        timestamp: at,
-    }]);
+    let timeline = Timeline::from_events(vec![megamon_core::UpEvent::down(at)]);
     let snapshot = Snapshot {
         taken_at: at,
         families: vec![FamilySnapshot {

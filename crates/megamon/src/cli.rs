@@ -58,6 +58,9 @@ pub struct SimArgs {
     /// Do not install the JobSet and Slice CRDs at start.
     #[arg(long)]
     pub no_default_crds: bool,
+    /// Install the LeaderWorkerSet CRD at start.
+    #[arg(long)]
+    pub leader_worker_sets: bool,
     /// Token file in kube-apiserver's --token-auth-file CSV format.
     #[arg(long)]
     pub token_auth_file: Option<PathBuf>,
@@ -83,6 +86,7 @@ fn run_sim(args: SimArgs) -> ExitCode {
         kubeconfig_out: args.kubeconfig_out,
         seeds: args.seeds,
         default_crds: !args.no_default_crds,
+        leader_worker_sets: args.leader_worker_sets,
         token_auth_file: args.token_auth_file,
         tls: args.tls,
         ..Default::default()

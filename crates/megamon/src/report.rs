@@ -5,33 +5,29 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
+use clap::builder::PossibleValuesParser;
 use clap::{Args, ValueEnum};
 use jiff::Timestamp;
 use megamon_core::duration::human;
 use megamon_core::report::summarize_all;
-use megamon_core::{EntityKind, Summary, Timelines};
+use megamon_core::{EntityKind, ProvisioningState, Summary, Timelines};
 use megamon_store::HistoryStore;
 
 use crate::check_config::EXIT_BAD_INPUT;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum KindArg {
-    Jobsets,
-    JobsetNodes,
-    NodePools,
-    Slices,
-    All,
+/// `--kind`: a family's name (from the family table) or `all`.
+const ALL_KINDS: &str = "all";
+
+fn kind_names() -> PossibleValuesParser {
+    PossibleValuesParser::new(EntityKind::ALL.iter().map(|k| k.name()).chain([ALL_KINDS]))
 }
 
-impl KindArg {
-    fn kinds(self) -> Vec<EntityKind> {
-        match self {
-            KindArg::Jobsets => vec![EntityKind::JobSets],
-            KindArg::JobsetNodes => vec![EntityKind::JobSetNodes],
-            KindArg::NodePools => vec![EntityKind::NodePools],
-            KindArg::Slices => vec![EntityKind::Slices],
-            KindArg::All => EntityKind::ALL.to_vec(),
-        }
+/// The kinds `--kind` names.
+fn kinds(arg: &str) -> Vec<EntityKind> {
+    match arg.parse::<EntityKind>() {
+        Ok(kind) => vec![kind],
+        // The parser allows only the names and `all`.
+        Err(_) => EntityKind::ALL.to_vec(),
     }
 }
 
@@ -46,12 +42,13 @@ pub enum Format {
 pub struct ReportArgs {
     /// Where the history is: `gs://BUCKET/PATH`, `s3://BUCKET/PATH`,
     /// `file:///abs/dir` or a directory holding jobsets.json,
-    /// jobset-nodes.json, node-pools.json and slices.json.
+    /// jobset-nodes.json, node-pools.json, slices.json and
+    /// leader-worker-sets.json (a missing file is an empty kind).
     #[arg(long, env = "MEGAMON_STORE")]
     pub store: String,
     /// Which entity kind to summarise.
-    #[arg(long, value_enum, default_value_t = KindArg::All)]
-    pub kind: KindArg,
+    #[arg(long, default_value = ALL_KINDS, value_parser = kind_names())]
+    pub kind: String,
     /// Summarise as of this time (RFC 3339); default: now.
     #[arg(long)]
     pub now: Option<Timestamp>,
@@ -95,7 +92,7 @@ fn load(args: &ReportArgs) -> Result<Vec<KindHistory>, megamon_store::StoreError
         })?;
     runtime.block_on(async {
         let mut out = Vec::new();
-        for kind in args.kind.kinds() {
+        for kind in kinds(&args.kind) {
             // A kind never written is an empty kind, not an error.
             let timelines = store.load(kind).await?.unwrap_or_default();
             out.push(KindHistory { kind, timelines });
@@ -116,12 +113,17 @@ fn json(histories: &[KindHistory], now: Timestamp) -> String {
     text
 }
 
-/// The state an entity was last recorded in.
-fn state(timelines: &Timelines, key: &str) -> &'static str {
+/// The state an entity was last recorded in; before it was ever up, its
+/// provisioning state.
+fn state(timelines: &Timelines, key: &str, summary: &Summary) -> &'static str {
     match timelines.get(key).and_then(|t| t.last()) {
         None => "unknown",
         Some(e) if e.up => "up",
+        Some(_) if summary.provisioning_state != ProvisioningState::Success => {
+            summary.provisioning_state.as_str()
+        }
         Some(e) if e.expected_down => "down (planned)",
+        Some(e) if e.failed => "down (failed)",
         Some(_) => "down",
     }
 }
@@ -134,11 +136,12 @@ fn rows(
         .iter()
         .flat_map(|h| {
             h.timelines.iter().map(move |(key, t)| {
+                let summary = t.summarize(now);
                 (
                     h.kind,
                     key.to_string(),
-                    state(&h.timelines, key),
-                    t.summarize(now),
+                    state(&h.timelines, key, &summary),
+                    summary,
                 )
             })
         })
@@ -147,7 +150,7 @@ fn rows(
 
 /// CSV with a header row; durations in seconds (decimal) for spreadsheets.
 fn csv(histories: &[KindHistory], now: Timestamp) -> String {
-    let mut out = String::from("kind,key,state,interruptionCount,recoveryCount");
+    let mut out = String::from("kind,key,state,provisioningState,interruptionCount,recoveryCount");
     for (name, _) in Summary::default().durations() {
         let _ = write!(out, ",{name}Seconds");
     }
@@ -155,10 +158,11 @@ fn csv(histories: &[KindHistory], now: Timestamp) -> String {
     for (kind, key, state, s) in rows(histories, now) {
         let _ = write!(
             out,
-            "{},{},{},{},{}",
+            "{},{},{},{},{},{}",
             kind.name(),
             csv_field(&key),
             state,
+            s.provisioning_state.as_str(),
             s.interruption_count,
             s.recovery_count
         );

@@ -45,7 +45,13 @@ fn json_report_of_original_format_files() {
     let doc = report_json(&[]);
     assert_eq!(
         doc.as_object().unwrap().keys().collect::<Vec<_>>(),
-        ["jobset-nodes", "jobsets", "node-pools", "slices"]
+        [
+            "jobset-nodes",
+            "jobsets",
+            "leader-worker-sets",
+            "node-pools",
+            "slices"
+        ]
     );
     // SPEC §3.1 worked example.
     let js = &doc["jobsets"]["0b7f2c1e-5a44-4c8e-9d0a-1f2e3d4c5b6a"];
@@ -57,6 +63,9 @@ fn json_report_of_original_format_files() {
     assert_eq!(js["meanUpTimeBetweenInterruption"], 50 * MIN);
     assert_eq!(js["latestUpTimeBetweenInterruption"], 50 * MIN);
     assert_eq!(js["meanDownTimeBetweenRecovery"], 10 * MIN);
+    // Upstream v1.2.0's fields.
+    assert_eq!(js["provisioningState"], "success");
+    assert_eq!(js["provisioningDuration"], 10 * MIN);
     // An offset timestamp and fractional seconds.
     let js2 = &doc["jobsets"]["9a8b7c6d-0000-4000-8000-000000000002"];
     assert_eq!(js2["downTimeProvisioned"], 330 * SEC + SEC / 2);
@@ -141,17 +150,25 @@ fn csv_report_has_a_header_and_a_row_per_entity() {
     assert_eq!(lines.len(), 4, "{text}");
     let header: Vec<&str> = lines[0].split(',').collect();
     assert_eq!(
-        header[..5],
-        ["kind", "key", "state", "interruptionCount", "recoveryCount"]
+        header[..6],
+        [
+            "kind",
+            "key",
+            "state",
+            "provisioningState",
+            "interruptionCount",
+            "recoveryCount"
+        ]
     );
-    assert_eq!(header.len(), 14);
+    assert_eq!(header.len(), 16);
     let row: Vec<&str> = lines[1].split(',').collect();
     assert_eq!(
-        row[..5],
+        row[..6],
         [
             "jobsets",
             "0b7f2c1e-5a44-4c8e-9d0a-1f2e3d4c5b6a",
             "up",
+            "success",
             "1",
             "1"
         ]

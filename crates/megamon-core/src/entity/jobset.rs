@@ -224,35 +224,42 @@ impl JobSetFacts {
         attrs
     }
 
-    fn status(&self) -> (String, bool) {
+    /// The terminal condition as `status`, and the planned and failed flags.
+    fn status(&self) -> (String, bool, bool) {
         match self.terminal {
-            Some(t) => (t.as_str().to_string(), t.is_planned()),
-            None => (String::new(), false),
+            Some(t) => (
+                t.as_str().to_string(),
+                t.is_planned(),
+                t == TerminalState::Failed,
+            ),
+            None => (String::new(), false, false),
         }
     }
 
     /// The JobSet family: its child Jobs.
     pub fn upness(&self) -> Upness {
-        let (status, expected_down) = self.status();
+        let (status, expected_down, failed) = self.status();
         Upness {
             ready_count: self.ready_jobs,
             expected_count: self.expected_jobs(),
             unknown_count: 0,
             status,
             expected_down,
+            failed,
             attrs: self.attrs(),
         }
     }
 
     /// The JobSet-nodes family: the nodes provisioned for it, counted by the caller.
     pub fn nodes_upness(&self, nodes: Counts) -> Upness {
-        let (status, expected_down) = self.status();
+        let (status, expected_down, failed) = self.status();
         Upness {
             ready_count: nodes.ready,
             expected_count: self.expected_nodes(),
             unknown_count: nodes.unknown,
             status,
             expected_down,
+            failed,
             attrs: self.attrs(),
         }
     }

@@ -5,7 +5,9 @@
 //! read from the Kubernetes JSON (everything else is skipped, never stored) and
 //! a `*Facts` type: the compact, validated form that indexes keep.
 
+pub mod blocks;
 pub mod jobset;
+pub mod lws;
 pub mod node;
 pub mod nodepool;
 pub mod slice;
@@ -28,6 +30,10 @@ pub mod labels {
     pub const JOB_COMPLETION_INDEX: &str = "batch.kubernetes.io/job-completion-index";
     pub const JOB_NAME: &str = "batch.kubernetes.io/job-name";
     pub const SCHEDULED_NODE_POOL: &str = "megamon.tbd/scheduled-node-pool";
+    pub const TOPOLOGY_BLOCK: &str = "cloud.google.com/gce-topology-block";
+    pub const TOPOLOGY_SUBBLOCK: &str = "cloud.google.com/gce-topology-subblock";
+    pub const RESERVATION_BLOCKS: &str = "cloud.google.com/reservation-blocks";
+    pub const RESERVATION_SUBBLOCKS: &str = "cloud.google.com/reservation-subblocks";
 }
 
 /// `metadata` fields MegaMon reads.

@@ -5,6 +5,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::Deserialize;
 
+use super::blocks::BlockLabels;
 use super::{Condition, ObjectMeta, labels};
 
 /// How long a node may be `Unknown` before it counts as not ready (SPEC §2.5).
@@ -118,6 +119,8 @@ pub struct NodeFacts {
     /// The JobSet the TPU provisioner made this node for: (namespace, name).
     pub jobset: Option<(String, String)>,
     pub ready: ReadyCondition,
+    /// Block labels, boxed: most nodes have none, and a node costs little.
+    pub blocks: Option<Box<BlockLabels>>,
 }
 
 impl NodeFacts {
@@ -148,6 +151,7 @@ impl NodeFacts {
                 previous.map(|p| p.ready),
                 observed_at,
             ),
+            blocks: BlockLabels::from_labels(&node.metadata.labels).map(Box::new),
         }
     }
 

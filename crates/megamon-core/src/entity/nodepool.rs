@@ -45,6 +45,11 @@ impl NodePoolFacts {
         matches!(self.status.as_str(), "STOPPING" | "DELETING")
     }
 
+    /// `ERROR` and `RUNNING_WITH_ERROR` are failed (upstream v1.2.0).
+    pub fn is_failed(&self) -> bool {
+        matches!(self.status.as_str(), "ERROR" | "RUNNING_WITH_ERROR")
+    }
+
     /// chips(topology) / chips-per-node(machine type).
     pub fn expected_nodes(&self) -> Result<u64, PoolSizeError> {
         let err = |source| PoolSizeError {
@@ -87,6 +92,7 @@ impl NodePoolFacts {
             unknown_count: nodes.unknown,
             status: self.status.clone(),
             expected_down: self.is_expected_down(),
+            failed: self.is_failed(),
             attrs: self.attrs(),
         })
     }
@@ -158,6 +164,7 @@ mod tests {
             accelerator_count: count.map(Into::into),
             jobset: None,
             ready: ReadyCondition::True,
+            blocks: None,
         }
     }
 

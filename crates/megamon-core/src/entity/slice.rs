@@ -1,4 +1,5 @@
-//! TPU Slices, `accelerator.gke.io/v1beta1` (SPEC §2.4).
+//! TPU Slices, `accelerator.gke.io/v1beta1` (SPEC §2.4), and what their
+//! owner's state makes of them (upstream v1.2.0's slice deletion tracking).
 
 use serde::Deserialize;
 
@@ -56,14 +57,46 @@ impl From<&SliceObject> for SliceFacts {
     }
 }
 
+/// Where a slice's owner (named by its owner labels) stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// The slice names no owner: it stands alone.
+    Unowned,
+    /// The owner exists and runs (a JobSet not in a terminal state, a
+    /// LeaderWorkerSet with groups).
+    Running,
+    /// The owner is missing or has ended: the slice is down on purpose.
+    Ended,
+}
+
+/// The owner a slice's labels name: the key of upstream's slice → owner map.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OwnerRef {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+}
+
 impl SliceFacts {
-    pub fn upness(&self) -> Upness {
+    /// The owner the labels name, if they name one.
+    pub fn owner(&self) -> Option<OwnerRef> {
+        (!self.owner_kind.is_empty() && !self.owner_name.is_empty()).then(|| OwnerRef {
+            kind: self.owner_kind.clone(),
+            namespace: self.owner_namespace.clone(),
+            name: self.owner_name.clone(),
+        })
+    }
+
+    /// The slice as it is; planned down once its owner has ended.
+    pub fn upness(&self, owner: Owner) -> Upness {
+        let ended = owner == Owner::Ended;
         Upness {
             ready_count: u64::from(self.ready == ConditionStatus::True),
             expected_count: 1,
             unknown_count: u64::from(self.ready == ConditionStatus::Unknown),
-            status: String::new(),
-            expected_down: false,
+            status: if ended { "OwnerEnded" } else { "" }.to_string(),
+            expected_down: ended,
+            failed: false,
             attrs: Attrs {
                 slice_name: self.name.clone(),
                 tpu_accelerator: self.accelerator.clone(),
@@ -74,6 +107,31 @@ impl SliceFacts {
                 slice_owner_namespace: self.owner_namespace.clone(),
                 ..Attrs::default()
             },
+        }
+    }
+
+    /// A slice deleted while its owner runs: an unplanned outage until a
+    /// slice of the same name returns (upstream's "slice repair").
+    pub fn deleted_upness(&self) -> Upness {
+        Upness {
+            ready_count: 0,
+            unknown_count: 0,
+            status: "Deleted".to_string(),
+            ..self.upness(Owner::Running)
+        }
+    }
+
+    /// What is known of a deleted slice from upstream's slice → owner map
+    /// alone (after a restart): its name and owner.
+    pub fn remembered(name: &str, owner: &OwnerRef) -> SliceFacts {
+        SliceFacts {
+            name: name.to_string(),
+            accelerator: String::new(),
+            topology: String::new(),
+            ready: ConditionStatus::Missing,
+            owner_kind: owner.kind.clone(),
+            owner_name: owner.name.clone(),
+            owner_namespace: owner.namespace.clone(),
         }
     }
 }
@@ -104,7 +162,7 @@ mod tests {
 
     #[test]
     fn ready_true_is_up() {
-        let u = slice(Some("True")).upness();
+        let u = slice(Some("True")).upness(Owner::Running);
         assert_eq!(
             (u.expected_count, u.ready_count, u.unknown_count),
             (1, 1, 0)
@@ -119,7 +177,7 @@ mod tests {
 
     #[test]
     fn unknown_counts_against_the_threshold() {
-        let u = slice(Some("Unknown")).upness();
+        let u = slice(Some("Unknown")).upness(Owner::Unowned);
         assert_eq!((u.ready_count, u.unknown_count), (0, 1));
         assert!(u.is_up(1.0));
         assert!(!u.is_up(0.0));
@@ -127,7 +185,36 @@ mod tests {
 
     #[test]
     fn false_or_missing_is_down() {
-        assert!(!slice(Some("False")).upness().is_up(1.0));
-        assert!(!slice(None).upness().is_up(1.0));
+        assert!(!slice(Some("False")).upness(Owner::Running).is_up(1.0));
+        assert!(!slice(None).upness(Owner::Running).is_up(1.0));
+    }
+
+    #[test]
+    fn an_ended_owner_makes_the_slice_planned_down() {
+        let u = slice(Some("True")).upness(Owner::Ended);
+        assert!(!u.is_up(1.0) && u.expected_down);
+        let s = slice(Some("True"));
+        let owner = s.owner().unwrap();
+        assert_eq!(
+            (
+                owner.kind.as_str(),
+                owner.namespace.as_str(),
+                owner.name.as_str()
+            ),
+            ("JobSet", "default", "js")
+        );
+    }
+
+    #[test]
+    fn a_deleted_slice_is_unplanned_down_with_its_labels() {
+        let u = slice(Some("True")).deleted_upness();
+        assert!(!u.is_up(1.0) && !u.expected_down);
+        assert_eq!(u.status, "Deleted");
+        assert_eq!(u.attrs.tpu_topology, "4x4");
+        let owner = slice(None).owner().unwrap();
+        let r = SliceFacts::remembered("s9", &owner).deleted_upness();
+        assert_eq!(r.attrs.slice_name, "s9");
+        assert_eq!(r.attrs.slice_owner_name, "js");
+        assert!(!r.is_up(1.0));
     }
 }

@@ -1,24 +1,16 @@
-//! Timelines: per entity, the list of up/down transitions (SPEC §3).
+//! Timelines: per entity, the list of up/down transitions (SPEC §3), and
+//! their summaries (SPEC §3.1).
+
+mod event;
+mod summary;
 
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::summary::{Summary, summarize};
-
-/// One transition. JSON shape is the original's stored format:
-/// `{"up":false,"ed":true,"ts":"2024-01-01T00:00:00Z"}`, `ed` omitted when false.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UpEvent {
-    pub up: bool,
-    /// Planned: a down that is not an interruption (JobSet `Completed`, pool
-    /// `STOPPING`/`DELETING`).
-    #[serde(rename = "ed", default, skip_serializing_if = "std::ops::Not::not")]
-    pub expected_down: bool,
-    #[serde(rename = "ts")]
-    pub timestamp: Timestamp,
-}
+pub use event::{State, UpEvent};
+pub use summary::{ProvisioningState, Summary, summarize};
 
 /// What an observation did to a timeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +20,10 @@ pub enum Observed {
     FirstSight { up: bool },
     /// Up-ness changed.
     Transition { up: bool },
-    /// Same up-ness as the last event: nothing recorded.
+    /// Still down, but planned or failed changed: recorded, so the
+    /// provisioning state is right, but never an interruption or a recovery.
+    FlagsChanged,
+    /// Nothing worth recording.
     Unchanged,
 }
 
@@ -95,35 +90,32 @@ impl Timeline {
         self.events.last()
     }
 
-    /// Records the entity's up-ness as observed at `at` (SPEC §3): on first sight
-    /// a down event carrying `expected_down`; then an event whenever `up` differs
-    /// from the last one. A time earlier than the last event is moved up to it so
-    /// that the timeline stays ordered.
-    pub fn observe(&mut self, up: bool, expected_down: bool, at: Timestamp) -> Observed {
+    /// Records the entity's state as observed at `at` (SPEC §3): on first
+    /// sight a down event carrying the state's flags; then an event whenever
+    /// `up` differs from the last one, or, while down, when the planned or
+    /// failed flag changes. A time earlier than the last event is moved up to
+    /// it so that the timeline stays ordered.
+    pub fn observe(&mut self, state: State, at: Timestamp) -> Observed {
         let at = match self.events.last() {
             Some(last) if at < last.timestamp => last.timestamp,
             _ => at,
         };
-        let first = self.events.is_empty();
-        if first {
-            self.events.push(UpEvent {
-                up: false,
-                expected_down,
-                timestamp: at,
-            });
-        }
-        let changed = self.events.last().is_some_and(|last| last.up != up);
-        if changed {
-            self.events.push(UpEvent {
-                up,
-                expected_down,
-                timestamp: at,
-            });
-        }
-        match (first, changed) {
-            (true, _) => Observed::FirstSight { up },
-            (false, true) => Observed::Transition { up },
-            (false, false) => Observed::Unchanged,
+        let Some(last) = self.events.last().copied() else {
+            self.events
+                .push(UpEvent::new(State { up: false, ..state }, at));
+            if state.up {
+                self.events.push(UpEvent::new(state, at));
+            }
+            return Observed::FirstSight { up: state.up };
+        };
+        if last.up != state.up {
+            self.events.push(UpEvent::new(state, at));
+            Observed::Transition { up: state.up }
+        } else if !state.up && last.state() != state {
+            self.events.push(UpEvent::new(state, at));
+            Observed::FlagsChanged
+        } else {
+            Observed::Unchanged
         }
     }
 
@@ -165,12 +157,12 @@ impl Timelines {
     }
 
     /// See [`Timeline::observe`].
-    pub fn observe(&mut self, key: &str, up: bool, expected_down: bool, at: Timestamp) -> Observed {
+    pub fn observe(&mut self, key: &str, state: State, at: Timestamp) -> Observed {
         match self.by_key.get_mut(key) {
-            Some(t) => t.observe(up, expected_down, at),
+            Some(t) => t.observe(state, at),
             None => {
                 let mut t = Timeline::default();
-                let observed = t.observe(up, expected_down, at);
+                let observed = t.observe(state, at);
                 self.by_key.insert(key.to_string(), t);
                 observed
             }
@@ -215,69 +207,75 @@ mod tests {
         let mut t = Timeline::default();
         let at = ts("2024-01-01T00:00:00Z");
         assert_eq!(
-            t.observe(false, false, at),
+            t.observe(State::DOWN, at),
             Observed::FirstSight { up: false }
         );
-        assert_eq!(
-            t.events(),
-            &[UpEvent {
-                up: false,
-                expected_down: false,
-                timestamp: at
-            }]
-        );
+        assert_eq!(t.events(), &[UpEvent::down(at)]);
     }
 
     #[test]
     fn first_sight_up_records_down_then_up_at_the_same_time() {
         let mut t = Timeline::default();
         let at = ts("2024-01-01T00:00:00Z");
-        assert_eq!(
-            t.observe(true, false, at),
-            Observed::FirstSight { up: true }
-        );
-        assert_eq!(t.events().len(), 2);
-        assert!(!t.events()[0].up && t.events()[1].up);
-        assert_eq!(t.events()[0].timestamp, t.events()[1].timestamp);
+        assert_eq!(t.observe(State::UP, at), Observed::FirstSight { up: true });
+        assert_eq!(t.events(), &[UpEvent::down(at), UpEvent::up(at)]);
     }
 
     #[test]
-    fn first_sight_carries_expected_down() {
+    fn first_sight_carries_the_flags() {
         let mut t = Timeline::default();
-        t.observe(false, true, ts("2024-01-01T00:00:00Z"));
-        assert!(t.events()[0].expected_down);
+        let at = ts("2024-01-01T00:00:00Z");
+        t.observe(State::DOWN.planned().failed(), at);
+        assert_eq!(t.events(), &[UpEvent::down(at).planned().failed()]);
     }
 
     #[test]
-    fn transitions_only_when_up_changes() {
+    fn transitions_when_up_changes_and_flag_changes_only_while_down() {
         let mut t = Timeline::default();
-        t.observe(false, false, ts("2024-01-01T00:00:00Z"));
+        t.observe(State::DOWN, ts("2024-01-01T00:00:00Z"));
         assert_eq!(
-            t.observe(false, false, ts("2024-01-01T00:01:00Z")),
+            t.observe(State::DOWN, ts("2024-01-01T00:01:00Z")),
             Observed::Unchanged
         );
-        // A planned state with the same up-ness is not a new event either.
+        // Planned while down: recorded, as upstream v1.2.0 does.
         assert_eq!(
-            t.observe(false, true, ts("2024-01-01T00:02:00Z")),
-            Observed::Unchanged
+            t.observe(State::DOWN.planned(), ts("2024-01-01T00:02:00Z")),
+            Observed::FlagsChanged
         );
         assert_eq!(
-            t.observe(true, false, ts("2024-01-01T00:03:00Z")),
+            t.observe(State::UP, ts("2024-01-01T00:03:00Z")),
             Observed::Transition { up: true }
         );
+        // A flag while up is not recorded (an up entity is never planned).
         assert_eq!(
-            t.observe(false, true, ts("2024-01-01T00:04:00Z")),
+            t.observe(State::UP.failed(), ts("2024-01-01T00:03:30Z")),
+            Observed::Unchanged
+        );
+        assert_eq!(
+            t.observe(State::DOWN.planned(), ts("2024-01-01T00:04:00Z")),
             Observed::Transition { up: false }
         );
-        assert_eq!(t.events().len(), 3);
-        assert!(t.events()[2].expected_down);
+        assert_eq!(
+            t.observe(State::DOWN.planned().failed(), ts("2024-01-01T00:05:00Z")),
+            Observed::FlagsChanged
+        );
+        assert_eq!(
+            t.events(),
+            &[
+                UpEvent::down(ts("2024-01-01T00:00:00Z")),
+                UpEvent::down(ts("2024-01-01T00:02:00Z")).planned(),
+                UpEvent::up(ts("2024-01-01T00:03:00Z")),
+                UpEvent::down(ts("2024-01-01T00:04:00Z")).planned(),
+                UpEvent::down(ts("2024-01-01T00:05:00Z")).planned().failed(),
+            ]
+        );
     }
 
     #[test]
     fn observation_older_than_last_event_keeps_order() {
         let mut t = Timeline::default();
-        t.observe(false, false, ts("2024-01-01T00:10:00Z"));
-        t.observe(true, false, ts("2024-01-01T00:05:00Z"));
+        t.observe(State::DOWN, ts("2024-01-01T00:10:00Z"));
+        t.observe(State::UP, ts("2024-01-01T00:05:00Z"));
         assert_eq!(t.events()[1].timestamp, ts("2024-01-01T00:10:00Z"));
     }
 
@@ -285,9 +283,9 @@ mod tests {
     fn timelines_add_and_remove_entities() {
         let mut all = Timelines::new();
         let at = ts("2024-01-01T00:00:00Z");
-        assert!(all.observe("a", true, false, at).changed());
-        assert!(all.observe("b", false, false, at).changed());
-        assert!(!all.observe("a", true, false, at).changed());
+        assert!(all.observe("a", State::UP, at).changed());
+        assert!(all.observe("b", State::DOWN, at).changed());
+        assert!(!all.observe("a", State::UP, at).changed());
         assert_eq!(all.keys().collect::<Vec<_>>(), ["a", "b"]);
         assert!(all.remove("a"));
         assert!(!all.remove("a"));

@@ -1,13 +1,14 @@
 //! The summary of a timeline at a given time (SPEC §3.1): up and down time,
-//! time to first up, interruptions (MTBI) and recoveries (MTTR).
+//! provisioning (time to first up), interruptions (MTBI) and recoveries
+//! (MTTR).
 
 use std::time::Duration;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use super::UpEvent;
 use crate::duration::{elapsed, go_nanos};
-use crate::timeline::UpEvent;
 
 /// Field names and integer-nanosecond durations are the original's report JSON.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,11 +37,40 @@ pub struct Summary {
     /// MTBI.
     #[serde(with = "go_nanos")]
     pub mean_up_time_between_interruption: Duration,
+    /// Upstream v1.2.0: time from first sight to first up (`success`), to the
+    /// failure (`failed`), or so far (`provisioning`).
+    #[serde(with = "go_nanos")]
+    pub provisioning_duration: Duration,
+    pub provisioning_state: ProvisioningState,
+}
+
+/// Where an entity stands in its first coming up (upstream v1.2.0's
+/// `provisioning_state` label and `provisioningState` field).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProvisioningState {
+    /// Never up yet.
+    #[default]
+    Provisioning,
+    /// Has been up.
+    Success,
+    /// Failed before ever being up.
+    Failed,
+}
+
+impl ProvisioningState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProvisioningState::Provisioning => "provisioning",
+            ProvisioningState::Success => "success",
+            ProvisioningState::Failed => "failed",
+        }
+    }
 }
 
 impl Summary {
     /// Every duration with its JSON field name, in the report's order.
-    pub fn durations(&self) -> [(&'static str, Duration); 9] {
+    pub fn durations(&self) -> [(&'static str, Duration); 10] {
         [
             ("downTimeProvisioned", self.down_time_provisioned),
             ("downTime", self.down_time),
@@ -69,52 +99,74 @@ impl Summary {
                 "meanUpTimeBetweenInterruption",
                 self.mean_up_time_between_interruption,
             ),
+            ("provisioningDuration", self.provisioning_duration),
         ]
     }
 }
 
 /// Summarises `events` as of `now`.
 ///
-/// The interval between two events is spent in the state of the earlier one, so
-/// a malformed timeline (two ups in a row) still adds up; transitions are counted
-/// only where the state changes. Planned downs (`expected_down`) are not
-/// interruptions and returning from one is not a recovery.
+/// Events are read as runs of one up-ness: a down run starts with the event
+/// that went down (an interruption unless planned) and lasts until the next
+/// up (a recovery if the run was an interruption). Events inside a run only
+/// change flags (planned, failed): they are never an interruption, a
+/// recovery or up time. The interval between two events is spent in the state
+/// of the earlier one, so a malformed timeline (two ups in a row) still adds
+/// up.
 pub fn summarize(events: &[UpEvent], now: Timestamp) -> Summary {
     let mut s = Summary::default();
-    // The original's guards: a timeline must start down and then come up.
-    let (Some(first), rest) = (events.first(), events.get(1..).unwrap_or_default()) else {
+    // The original's guard: a timeline must start down.
+    let Some(first) = events.first().filter(|e| !e.up) else {
         return s;
     };
-    if first.up || rest.first().is_some_and(|second| !second.up) {
-        return s;
-    }
-    let Some(second) = rest.first() else {
+    let Some(first_up) = events.iter().position(|e| e.up) else {
+        // Never up: still provisioning, or failed.
         s.down_time = elapsed(first.timestamp, now);
+        match failed_since(events) {
+            Some(at) => {
+                s.provisioning_state = ProvisioningState::Failed;
+                s.provisioning_duration = elapsed(first.timestamp, at);
+            }
+            None => s.provisioning_duration = s.down_time,
+        }
         return s;
     };
-    s.down_time_provisioned = elapsed(first.timestamp, second.timestamp);
+    s.down_time_provisioned = elapsed(first.timestamp, events[first_up].timestamp);
     s.down_time = s.down_time_provisioned;
+    s.provisioning_state = ProvisioningState::Success;
+    s.provisioning_duration = s.down_time_provisioned;
 
     // Up time since the last interruption; planned downs pause it.
     let mut up_run = Duration::ZERO;
-    for pair in events[1..].windows(2) {
+    // The current down run: whether it was planned, and its length so far.
+    let mut down_run: Option<(bool, Duration)> = None;
+    for pair in events[first_up..].windows(2) {
         let (prev, cur) = (&pair[0], &pair[1]);
         let d = elapsed(prev.timestamp, cur.timestamp);
         if prev.up {
             s.up_time += d;
             up_run += d;
-            if !cur.up && !cur.expected_down {
-                s.interruption_count += 1;
-                s.latest_up_time_between_interruption = up_run;
-                s.total_up_time_between_interruption += up_run;
-                up_run = Duration::ZERO;
+            if !cur.up {
+                if !cur.expected_down {
+                    s.interruption_count += 1;
+                    s.latest_up_time_between_interruption = up_run;
+                    s.total_up_time_between_interruption += up_run;
+                    up_run = Duration::ZERO;
+                }
+                down_run = Some((cur.expected_down, Duration::ZERO));
             }
         } else {
             s.down_time += d;
-            if cur.up && !prev.expected_down {
-                s.recovery_count += 1;
-                s.total_down_time_between_recovery += d;
-                s.latest_down_time_between_recovery = d;
+            let run = down_run.get_or_insert((prev.expected_down, Duration::ZERO));
+            run.1 += d;
+            if cur.up {
+                let (planned, length) = *run;
+                if !planned {
+                    s.recovery_count += 1;
+                    s.total_down_time_between_recovery += length;
+                    s.latest_down_time_between_recovery = length;
+                }
+                down_run = None;
             }
         }
     }
@@ -138,6 +190,12 @@ pub fn summarize(events: &[UpEvent], now: Timestamp) -> Summary {
     s
 }
 
+/// When the trailing stretch of failed events began, if the last event is failed.
+fn failed_since(events: &[UpEvent]) -> Option<Timestamp> {
+    let failed = events.iter().rev().take_while(|e| e.failed).last()?;
+    Some(failed.timestamp)
+}
+
 /// Integer-nanosecond mean, truncating like Go's `time.Duration` division.
 fn mean(total: Duration, count: u64) -> Duration {
     let nanos = total.as_nanos() / u128::from(count);
@@ -156,11 +214,12 @@ mod tests {
     }
 
     fn ev(up: bool, ed: bool, minutes: u64) -> UpEvent {
-        UpEvent {
-            up,
-            expected_down: ed,
-            timestamp: t(minutes),
-        }
+        let e = if up {
+            UpEvent::up(t(minutes))
+        } else {
+            UpEvent::down(t(minutes))
+        };
+        if ed { e.planned() } else { e }
     }
 
     fn m(minutes: u64) -> Duration {
@@ -168,21 +227,88 @@ mod tests {
     }
 
     #[test]
-    fn empty_and_malformed_starts_are_all_zero() {
+    fn empty_and_up_first_are_all_zero() {
         assert_eq!(summarize(&[], t(10)), Summary::default());
         assert_eq!(summarize(&[ev(true, false, 0)], t(10)), Summary::default());
-        assert_eq!(
-            summarize(&[ev(false, false, 0), ev(false, false, 5)], t(10)),
-            Summary::default()
-        );
     }
 
     #[test]
-    fn single_down_event_is_all_down_time() {
+    fn single_down_event_is_all_down_time_and_provisioning() {
         let s = summarize(&[ev(false, false, 0)], t(10));
         assert_eq!(s.down_time, m(10));
         assert_eq!(s.down_time_provisioned, Duration::ZERO);
         assert_eq!(s.up_time, Duration::ZERO);
+        assert_eq!(s.provisioning_state, ProvisioningState::Provisioning);
+        assert_eq!(s.provisioning_duration, m(10));
+    }
+
+    #[test]
+    fn provisioning_states() {
+        // Became up after 7 minutes: success, 7 minutes, whatever follows.
+        let s = summarize(
+            &[ev(false, false, 0), ev(true, false, 7), ev(false, false, 9)],
+            t(30),
+        );
+        assert_eq!(s.provisioning_state, ProvisioningState::Success);
+        assert_eq!(s.provisioning_duration, m(7));
+        // Failed after 4 minutes without ever being up: failed, 4 minutes,
+        // and it stays 4 minutes as time goes on.
+        let events = [ev(false, false, 0), ev(false, false, 4).failed()];
+        for now in [t(5), t(50)] {
+            let s = summarize(&events, now);
+            assert_eq!(s.provisioning_state, ProvisioningState::Failed);
+            assert_eq!(s.provisioning_duration, m(4));
+        }
+        // Failed from the start (an upstream file with `f` on the first event).
+        let s = summarize(&[ev(false, false, 2).failed()], t(10));
+        assert_eq!(s.provisioning_state, ProvisioningState::Failed);
+        assert_eq!(s.provisioning_duration, Duration::ZERO);
+        // No longer failed (a pool back from ERROR): provisioning again.
+        let s = summarize(
+            &[
+                ev(false, false, 0),
+                ev(false, false, 4).failed(),
+                ev(false, false, 6),
+            ],
+            t(10),
+        );
+        assert_eq!(s.provisioning_state, ProvisioningState::Provisioning);
+        assert_eq!(s.provisioning_duration, m(10));
+    }
+
+    #[test]
+    fn flag_changes_while_down_are_not_interruptions_recoveries_or_up_time() {
+        // Upstream v1.2.0 writes a second down event when a down entity
+        // fails; its own summary then counts a second interruption and
+        // credits the down time as up time. Ours does neither.
+        let events = [
+            ev(false, false, 0),
+            ev(true, false, 10),
+            ev(false, false, 20),          // interruption
+            ev(false, false, 25).failed(), // flag change while down
+            ev(false, true, 27).failed(),  // and planned
+            ev(true, false, 40),           // recovery of the whole 20-minute run
+        ];
+        let s = summarize(&events, t(50));
+        assert_eq!(s.interruption_count, 1);
+        assert_eq!(s.recovery_count, 1);
+        assert_eq!(s.up_time, m(10 + 10));
+        assert_eq!(s.down_time, m(10 + 20));
+        assert_eq!(s.latest_down_time_between_recovery, m(20));
+        assert_eq!(s.mean_down_time_between_recovery, m(20));
+        assert_eq!(s.provisioning_state, ProvisioningState::Success);
+        // Planned first, then failed while down: still not an interruption,
+        // and coming back is not a recovery.
+        let events = [
+            ev(false, false, 0),
+            ev(true, false, 10),
+            ev(false, true, 20),
+            ev(false, false, 25).failed(),
+            ev(true, false, 40),
+        ];
+        let s = summarize(&events, t(50));
+        assert_eq!((s.interruption_count, s.recovery_count), (0, 0));
+        assert_eq!(s.down_time, m(10 + 20));
     }
 
     #[test]
@@ -231,10 +357,13 @@ mod tests {
         }
         if events.len() == 1 {
             s.down_time = elapsed(events[0].timestamp, now);
+            s.provisioning_duration = s.down_time;
             return s;
         }
         s.down_time_provisioned = elapsed(events[0].timestamp, events[1].timestamp);
         s.down_time = s.down_time_provisioned;
+        s.provisioning_state = ProvisioningState::Success;
+        s.provisioning_duration = s.down_time_provisioned;
         for i in 2..events.len() {
             let d = elapsed(events[i - 1].timestamp, events[i].timestamp);
             if events[i].up {
@@ -394,6 +523,8 @@ mod tests {
         for (key, d) in s.durations() {
             assert_eq!(json[key], crate::duration::as_go_nanos(d), "{key}");
         }
-        assert_eq!(json.as_object().unwrap().len(), 11);
+        assert_eq!(json["provisioningDuration"], 60_000_000_000i64);
+        assert_eq!(json["provisioningState"], "success");
+        assert_eq!(json.as_object().unwrap().len(), 13);
     }
 }

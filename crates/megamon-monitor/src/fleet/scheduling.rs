@@ -2,29 +2,11 @@
 
 use std::collections::BTreeMap;
 
+use megamon_core::entity::blocks::BlockLabels;
 use megamon_core::report::ScheduledJob;
 
-use super::Fleet;
-
-/// A JobSet leader pod (`job-completion-index=0`, scheduled), reduced to what
-/// scheduling needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LeaderPod {
-    pub namespace: String,
-    pub name: String,
-    pub node_name: String,
-    /// Label `batch.kubernetes.io/job-name`.
-    pub job_name: String,
-    /// Label `jobset.sigs.k8s.io/jobset-name`.
-    pub jobset_name: String,
-}
-
-impl LeaderPod {
-    /// The key deletes refer to: `namespace/name`.
-    pub fn key(&self) -> String {
-        format!("{}/{}", self.namespace, self.name)
-    }
-}
+use super::index::Indexes;
+use super::index::leader_pods::LeaderPod;
 
 /// A Job that should carry `megamon.tbd/scheduled-node-pool: <pool>`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -34,34 +16,32 @@ pub struct JobPlacement {
     pub pool: String,
 }
 
-impl Fleet {
-    /// Leader pods whose node belongs to a current pool, by pod key.
+impl Indexes {
+    /// Leader pods whose node belongs to a current pool, with that pool.
     fn placed_pods(&self) -> impl Iterator<Item = (&LeaderPod, String)> {
-        self.leader_pods.values().filter_map(|pod| {
+        self.leader_pods.all().filter_map(|pod| {
             let pool = self.nodes.get(&pod.node_name)?.node_pool.clone()?;
             self.pool_exists(&pool).then_some((pod, pool))
         })
     }
 
-    fn pool_exists(&self, pool: &str) -> bool {
-        if self.settings.simulated_pools {
-            self.pool_nodes.get(pool).is_some_and(|m| !m.is_empty())
-        } else {
-            self.pools.contains_key(pool)
-        }
-    }
-
-    /// Pool → the leader job on it; pools that no longer exist are left out.
+    /// Pool → the leader job on it, with its node's block labels; pools
+    /// that no longer exist are left out.
     pub fn scheduling(&self) -> BTreeMap<String, ScheduledJob> {
         self.placed_pods()
             .map(|(pod, pool)| {
-                (
-                    pool,
-                    ScheduledJob {
-                        job_name: pod.job_name.clone(),
-                        jobset_name: pod.jobset_name.clone(),
-                    },
-                )
+                let blocks = self
+                    .nodes
+                    .get(&pod.node_name)
+                    .and_then(|n| n.blocks.as_deref())
+                    .cloned()
+                    .unwrap_or_else(BlockLabels::default);
+                let job = ScheduledJob {
+                    job_name: pod.job_name.clone(),
+                    jobset_name: pod.jobset_name.clone(),
+                    blocks,
+                };
+                (pool, job)
             })
             .collect()
     }

@@ -9,12 +9,16 @@
 //! `metadata.google.internal`), so both can be pointed at local servers.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use megamon_core::config::GkeConfig;
 use megamon_core::entity::nodepool::NodePoolFacts;
+use megamon_metrics::Metrics;
 use serde::Deserialize;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, mpsc};
+
+use crate::fleet::{Stamped, Update};
 
 pub const DEFAULT_ENDPOINT: &str = "https://container.googleapis.com";
 const METADATA_HOST: &str = "metadata.google.internal";
@@ -140,6 +144,8 @@ pub struct NodePoolsApi {
     metadata: MetadataServer,
     fixed_token: Option<String>,
     token: Mutex<Option<AccessToken>>,
+    /// Where each call's latency goes (`<prefix>.gke.latency`).
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl NodePoolsApi {
@@ -163,7 +169,14 @@ impl NodePoolsApi {
                 .ok()
                 .filter(|t| !t.is_empty()),
             token: Mutex::new(None),
+            metrics: None,
         }
+    }
+
+    /// Records the latency of every call in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     async fn bearer(&self) -> Result<String, GkeError> {
@@ -197,7 +210,12 @@ impl NodePoolsApi {
             if let Some(p) = &page_token {
                 req = req.query(&[("pageToken", p)]);
             }
-            let (status, body) = send(req, &what).await?;
+            let started = Instant::now();
+            let sent = send(req, &what).await;
+            if let Some(m) = &self.metrics {
+                m.record_gke_latency(started.elapsed());
+            }
+            let (status, body) = sent?;
             if status != 200 {
                 if status == 401 {
                     // A revoked or expired token: fetch a new one next time.
@@ -294,6 +312,29 @@ impl From<NodePool> for NodePoolFacts {
                 .get("goog-gke-accelerator-type")
                 .cloned()
                 .unwrap_or_default(),
+        }
+    }
+}
+
+/// Polls the GKE API each interval; a failure keeps the last known pools.
+pub async fn poll_node_pools(api: NodePoolsApi, interval: Duration, tx: mpsc::Sender<Stamped>) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match api.list().await {
+            Ok(pools) => {
+                let update = Stamped {
+                    at: jiff::Timestamp::now(),
+                    update: Update::NodePools(pools),
+                };
+                if tx.send(update).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list node pools; keeping the last known ones")
+            }
         }
     }
 }

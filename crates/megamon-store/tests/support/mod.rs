@@ -17,7 +17,15 @@ pub fn timelines(entities: usize, events: usize) -> Timelines {
         let key = format!("uid-{e:06}");
         for i in 0..events {
             let at = start + jiff::SignedDuration::from_secs((i * 60) as i64);
-            t.observe(&key, i % 2 == 1, i % 4 == 2, at);
+            t.observe(
+                &key,
+                megamon_core::State {
+                    up: i % 2 == 1,
+                    expected_down: i % 4 == 2,
+                    failed: false,
+                },
+                at,
+            );
         }
     }
     t
@@ -120,7 +128,7 @@ pub async fn check_writers(a: &HistoryStore, b: &HistoryStore) {
     let mut wa = HistoryWriter::new(a.clone());
     let mut wb = HistoryWriter::new(b.clone());
     let loaded = wa.load_all(&EntityKind::ALL).await.unwrap();
-    assert_eq!(loaded.len(), 4);
+    assert_eq!(loaded.len(), EntityKind::ALL.len());
     assert!(loaded[&kind].is_empty());
     wb.load_all(&[kind]).await.unwrap();
 

@@ -47,6 +47,7 @@ fn build(kind: EntityKind, taken_at: Timestamp, entities: Vec<Entity>, fleet: &m
             .map(|&(minutes, up, planned)| UpEvent {
                 up,
                 expected_down: planned,
+                failed: false,
                 timestamp: first + SignedDuration::from_mins(minutes),
             })
             .collect();
@@ -67,6 +68,7 @@ fn build(kind: EntityKind, taken_at: Timestamp, entities: Vec<Entity>, fleet: &m
                 unknown_count: 0,
                 status: e.status.to_string(),
                 expected_down: last.expected_down,
+                failed: false,
                 attrs: e.attrs,
             },
             up: last.up,
@@ -305,6 +307,7 @@ pub fn realistic_fleet(taken_at: Timestamp) -> Fleet {
         ScheduledJob {
             job_name: "llm-pretrain-v5p-workers-0".into(),
             jobset_name: "llm-pretrain-v5p".into(),
+            ..Default::default()
         },
     );
     fleet

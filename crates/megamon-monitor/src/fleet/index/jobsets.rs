@@ -1,0 +1,107 @@
+//! JobSets (SPEC §2.1) and the nodes provisioned for them (SPEC §2.2).
+
+use megamon_core::entity::blocks::BlockScope;
+use megamon_core::entity::jobset::JobSetFacts;
+use megamon_core::{EntityKind, Upness};
+
+use super::workloads::{Workload, WorkloadIndex};
+use super::{Indexes, Touched, Warnings};
+use crate::fleet::family::{FamilyRule, nothing_to_forget};
+use crate::fleet::{Change, Source};
+
+impl Workload for JobSetFacts {
+    const KIND: &'static str = "JobSet";
+    fn uid(&self) -> &str {
+        &self.uid
+    }
+    fn namespace(&self) -> &str {
+        &self.namespace
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// JobSets by uid.
+pub(crate) type JobSetIndex = WorkloadIndex<JobSetFacts>;
+
+impl Indexes {
+    pub fn apply_jobsets(
+        &mut self,
+        change: Change<JobSetFacts>,
+        warnings: &mut Warnings,
+    ) -> Touched {
+        let mut touched = Touched::default();
+        match &change {
+            Change::Apply(js) => warn_topology(js, warnings),
+            Change::Reset(all) => all.iter().for_each(|js| warn_topology(js, warnings)),
+            Change::Delete(_) => {}
+        }
+        self.jobsets
+            .apply(change, &mut touched.jobsets, &mut touched.owners);
+        touched
+    }
+
+    /// A JobSet's labels as its series carry them: block labels from the
+    /// nodes its leader pods run on; no topology when slices are enabled
+    /// (upstream v1.1.0: the topology lives on the slices).
+    fn jobset_upness(&self, js: &JobSetFacts, mut upness: Upness) -> Upness {
+        self.jobset_blocks(&js.namespace, &js.name)
+            .apply(&mut upness.attrs, BlockScope::BlockOnly);
+        if self.settings.slice_enabled {
+            upness.attrs.tpu_topology.clear();
+        }
+        upness
+    }
+}
+
+fn warn_topology(js: &JobSetFacts, warnings: &mut Warnings) {
+    for problem in js.topology_errors() {
+        warnings.once(
+            format!("jobset-topology/{}", js.uid),
+            format_args!(
+                "JobSet {}/{}: {problem}; its chips are not counted",
+                js.namespace, js.name
+            ),
+        );
+    }
+}
+
+fn keys(idx: &Indexes) -> Vec<String> {
+    idx.jobsets.uids().map(str::to_string).collect()
+}
+
+pub(crate) const JOBSETS: FamilyRule = FamilyRule {
+    kind: EntityKind::JobSets,
+    enabled: |_| true,
+    sources: |_| &[Source::JobSets],
+    keys,
+    upness: |idx, uid, _, _| {
+        let js = idx.jobsets.get(uid)?;
+        Some(idx.jobset_upness(js, js.upness()))
+    },
+    touched: |_, t| t.jobsets.iter().cloned().collect(),
+    gone: nothing_to_forget,
+};
+
+pub(crate) const JOBSET_NODES: FamilyRule = FamilyRule {
+    kind: EntityKind::JobSetNodes,
+    enabled: |s| !s.slice_enabled,
+    sources: |_| &[Source::JobSets, Source::Nodes],
+    keys,
+    upness: |idx, uid, now, _| {
+        let js = idx.jobsets.get(uid)?;
+        let counts = idx.nodes.jobset_counts(&js.namespace, &js.name, now);
+        Some(idx.jobset_upness(js, js.nodes_upness(counts)))
+    },
+    touched: |idx, t| {
+        let by_name = t
+            .jobset_names
+            .iter()
+            .filter_map(|(ns, name)| idx.jobsets.uid_of(ns, name));
+        let mut keys: Vec<String> = t.jobsets.iter().cloned().collect();
+        keys.extend(by_name.map(str::to_string));
+        keys
+    },
+    gone: nothing_to_forget,
+};

@@ -1,0 +1,98 @@
+//! TPU node pools (SPEC §2.3): from the GKE API, or in simulation inferred
+//! from node labels (SPEC §5). Their nodes are in the node index.
+
+use std::collections::BTreeMap;
+
+use megamon_core::EntityKind;
+use megamon_core::entity::blocks::{BlockLabels, BlockScope};
+use megamon_core::entity::nodepool::{NodePoolFacts, simulated_pools};
+
+use super::{Indexes, Touched};
+use crate::fleet::Source;
+use crate::fleet::family::{FamilyRule, nothing_to_forget};
+
+/// The GKE API's TPU pools (empty in simulation mode).
+#[derive(Debug, Default)]
+pub(crate) struct NodePoolIndex {
+    from_api: BTreeMap<String, NodePoolFacts>,
+}
+
+impl NodePoolIndex {
+    /// The API's complete list; non-TPU pools are left out.
+    pub fn set(&mut self, pools: Vec<NodePoolFacts>) -> Touched {
+        let mut touched = Touched::default();
+        touched.pools.extend(self.from_api.keys().cloned());
+        self.from_api = pools
+            .into_iter()
+            .filter(|p| p.is_tpu())
+            .map(|p| (p.name.clone(), p))
+            .collect();
+        touched.pools.extend(self.from_api.keys().cloned());
+        touched
+    }
+}
+
+impl Indexes {
+    /// The pool as the rules see it: from the API, or inferred in simulation.
+    pub fn pool(&self, name: &str) -> Option<NodePoolFacts> {
+        if self.settings.simulated_pools {
+            let first = self.nodes.pool_members(name).next()?;
+            simulated_pools([first]).into_iter().next()
+        } else {
+            self.node_pools.from_api.get(name).cloned()
+        }
+    }
+
+    pub fn pool_names(&self) -> Vec<String> {
+        if self.settings.simulated_pools {
+            self.nodes.pools_with_nodes()
+        } else {
+            self.node_pools.from_api.keys().cloned().collect()
+        }
+    }
+
+    pub fn pool_exists(&self, name: &str) -> bool {
+        if self.settings.simulated_pools {
+            self.nodes.pool_members(name).next().is_some()
+        } else {
+            self.node_pools.from_api.contains_key(name)
+        }
+    }
+}
+
+pub(crate) const NODE_POOLS: FamilyRule = FamilyRule {
+    kind: EntityKind::NodePools,
+    enabled: |_| true,
+    sources: |s| {
+        if s.simulated_pools {
+            &[Source::Nodes]
+        } else {
+            &[Source::NodePools, Source::Nodes]
+        }
+    },
+    keys: Indexes::pool_names,
+    upness: |idx, name, now, warnings| {
+        let pool = idx.pool(name)?;
+        let counts = idx.nodes.pool_counts(name, now);
+        match pool.upness(counts, idx.nodes.pool_members(name).next()) {
+            Ok(mut u) => {
+                let blocks = BlockLabels::consensus(
+                    idx.nodes
+                        .pool_members(name)
+                        .filter_map(|n| n.blocks.as_deref()),
+                );
+                blocks.apply(&mut u.attrs, BlockScope::All);
+                Some(u)
+            }
+            Err(e) => {
+                warnings.once(
+                    format!("pool-size/{name}"),
+                    format_args!("{e}; the pool is skipped"),
+                );
+                None
+            }
+        }
+    },
+    touched: |_, t| t.pools.iter().cloned().collect(),
+    gone: nothing_to_forget,
+};
