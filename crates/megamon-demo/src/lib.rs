@@ -61,6 +61,7 @@ pub fn demo_config(listen: SocketAddr, slices: bool) -> Config {
         aggregation_interval: Duration::from_secs(5),
         unknown_count_threshold: 0.1,
         slice_enabled: slices,
+        leader_worker_set_support: true,
         disable_node_pool_job_labelling: false,
         ..Config::default()
     }
@@ -77,6 +78,7 @@ pub async fn run(
     let sim = Simulator::start(SimOptions {
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         kubeconfig_out: Some(options.kubeconfig_out.clone()),
+        leader_worker_sets: true,
         ..SimOptions::default()
     })
     .await?;
@@ -138,7 +140,7 @@ pub async fn run(
     println!("  web view:   http://{addr}/");
     println!("  metrics:    http://{addr}/metrics");
     println!("  kubeconfig: {kc}");
-    println!("              KUBECONFIG={kc} kubectl get jobsets,nodes");
+    println!("              KUBECONFIG={kc} kubectl get jobsets,leaderworkersets,nodes");
     println!("Every family shows within 30 s. Press Ctrl-C to stop.");
 
     shutdown.await;

@@ -3,8 +3,10 @@
 //! runs a loop: a JobSet is created, nodes join, the leader pod lands, the
 //! JobSet becomes ready, runs, is interrupted (a node NotReady or Unknown, a
 //! spot preemption, a degraded slice), recovers, completes and is deleted; then
-//! the next one starts. Durations come from a seeded generator and are divided
-//! by `speed`.
+//! the next one starts. Beside them an inference LeaderWorkerSet serves: it
+//! rolls an update now and then (planned) and sometimes loses a group (an
+//! interruption). Durations come from a seeded generator and are divided by
+//! `speed`.
 
 use std::time::Duration;
 
@@ -60,6 +62,8 @@ pub const FLEET: [PoolSpec; 4] = [
 ];
 
 const NAMESPACE: &str = "default";
+/// Where the inference LeaderWorkerSet runs.
+const SERVING_NAMESPACE: &str = "default";
 
 /// What breaks in an interruption.
 #[derive(Debug, Clone, Copy)]
@@ -68,6 +72,9 @@ enum Disruption {
     NodesUnknown,
     SpotPreemption,
     SliceDegraded,
+    /// The slice is deleted and made again while its JobSet runs
+    /// (upstream's "slice repair").
+    SliceRepair,
 }
 
 /// Typed-enough access to the objects the scenario writes.
@@ -77,6 +84,7 @@ struct Cluster {
     pods: Api<DynamicObject>,
     jobsets: Api<DynamicObject>,
     slices: Api<DynamicObject>,
+    lws: Api<DynamicObject>,
 }
 
 fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
@@ -98,8 +106,18 @@ impl Cluster {
                 &resource("jobset.x-k8s.io", "v1alpha2", "JobSet", "jobsets"),
             ),
             slices: Api::all_with(
-                client,
+                client.clone(),
                 &resource("accelerator.gke.io", "v1beta1", "Slice", "slices"),
+            ),
+            lws: Api::namespaced_with(
+                client,
+                SERVING_NAMESPACE,
+                &resource(
+                    "leaderworkerset.x-k8s.io",
+                    "v1",
+                    "LeaderWorkerSet",
+                    "leaderworkersets",
+                ),
             ),
         }
     }
@@ -179,6 +197,12 @@ pub async fn drive(client: Client, seed: u64, speed: f64, slices: bool) {
         };
         tasks.push(tokio::spawn(actor.run()));
     }
+    let serving = ServingActor {
+        cluster: cluster.clone(),
+        rng: rng.fork(),
+        speed,
+    };
+    tasks.push(tokio::spawn(serving.run()));
     for t in tasks {
         let _ = t.await;
     }
@@ -203,6 +227,15 @@ impl PoolActor {
         format!("gke-{}-{i:02}", self.pool.name)
     }
 
+    /// The data-centre block the pool's nodes are in: one per TPU generation.
+    fn block(&self) -> &'static str {
+        match self.pool.accelerator {
+            "tpu-v6e-slice" => "block-b",
+            "tpu-v5p-slice" => "block-c",
+            _ => "block-a",
+        }
+    }
+
     fn node(&self, i: usize, jobset: &str) -> Value {
         let mut labels_map = json!({
             labels::NODE_POOL: self.pool.name,
@@ -213,6 +246,11 @@ impl PoolActor {
             labels::PROVISIONER_JOBSET_NAME: jobset,
             "kubernetes.io/hostname": self.node_name(i),
             "node.kubernetes.io/instance-type": "tpu7x-standard-4t",
+            // Where in the data centre (upstream v1.2.0's block labels).
+            labels::TOPOLOGY_BLOCK: self.block(),
+            labels::TOPOLOGY_SUBBLOCK: format!("{}-{}", self.block(), self.pool.topology),
+            labels::RESERVATION_BLOCKS: "demo-reservation-block",
+            labels::RESERVATION_SUBBLOCKS: "demo-reservation-subblock",
         });
         if self.pool.spot {
             labels_map[labels::SPOT] = json!("true");
@@ -281,6 +319,22 @@ impl PoolActor {
         .await;
     }
 
+    /// The slice of JobSet `js` (with slices), not ready yet.
+    async fn create_slice(&self, js: &str) {
+        if !self.slices {
+            return;
+        }
+        let slice = json!({
+            "apiVersion": "accelerator.gke.io/v1beta1", "kind": "Slice",
+            "metadata": {"name": js, "labels": {
+                labels::SLICE_OWNER_KIND: "JobSet", labels::SLICE_OWNER_NAME: js,
+                labels::SLICE_OWNER_NAMESPACE: NAMESPACE}},
+            "spec": {"type": self.pool.accelerator, "topology": self.pool.topology}
+        });
+        create(&self.cluster.slices, "create slice", slice).await;
+        self.set_slice(js, "False").await;
+    }
+
     /// Nodes join one by one, labelled for `jobset`.
     async fn provision(&mut self, jobset: &str) {
         for i in 0..self.pool.nodes {
@@ -320,17 +374,7 @@ impl PoolActor {
             );
             tracing::info!(jobset = %js, pool = self.pool.name, "demo: new JobSet");
             create(&self.cluster.jobsets, "create jobset", self.jobset(&js)).await;
-            if self.slices {
-                let slice = json!({
-                    "apiVersion": "accelerator.gke.io/v1beta1", "kind": "Slice",
-                    "metadata": {"name": js, "labels": {
-                        labels::SLICE_OWNER_KIND: "JobSet", labels::SLICE_OWNER_NAME: js,
-                        labels::SLICE_OWNER_NAMESPACE: NAMESPACE}},
-                    "spec": {"type": self.pool.accelerator, "topology": self.pool.topology}
-                });
-                create(&self.cluster.slices, "create slice", slice).await;
-                self.set_slice(&js, "False").await;
-            }
+            self.create_slice(&js).await;
             self.provision(&js).await;
             let leader = json!({
                 "apiVersion": "v1", "kind": "Pod",
@@ -395,10 +439,11 @@ impl PoolActor {
         } else if self.quick_start {
             Disruption::NodeNotReady
         } else {
-            match self.rng.below(if self.slices { 3 } else { 2 }) {
+            match self.rng.below(if self.slices { 4 } else { 2 }) {
                 0 => Disruption::NodeNotReady,
                 1 => Disruption::NodesUnknown,
-                _ => Disruption::SliceDegraded,
+                2 => Disruption::SliceDegraded,
+                _ => Disruption::SliceRepair,
             }
         };
         tracing::info!(jobset = %js, pool = self.pool.name, ?disruption, "demo: interruption");
@@ -416,6 +461,10 @@ impl PoolActor {
                 }
             }
             Disruption::SliceDegraded => {}
+            Disruption::SliceRepair => {
+                self.set_slice(js, "False").await;
+                delete(&self.cluster.slices, "delete slice", js).await;
+            }
         }
         self.set_slice(
             js,
@@ -442,9 +491,103 @@ impl PoolActor {
             }
             Disruption::SpotPreemption => self.provision(js).await,
             Disruption::SliceDegraded => {}
+            Disruption::SliceRepair => self.create_slice(js).await,
         }
         self.sleep(0.5).await;
         self.set_slice(js, "True").await;
         self.set_jobset(js, 1, 0, json!([])).await;
+    }
+}
+
+/// An inference service: one LeaderWorkerSet of `GROUPS` groups that comes
+/// up, then in turn rolls an update (planned: `UpdateInProgress`), serves,
+/// loses a group (an interruption) and gets it back.
+struct ServingActor {
+    cluster: Cluster,
+    rng: Rng,
+    speed: f64,
+}
+
+const SERVING_NAME: &str = "infer-v6e";
+const GROUPS: u64 = 2;
+
+impl ServingActor {
+    async fn sleep(&self, secs: f64) {
+        tokio::time::sleep(Duration::from_secs_f64((secs / self.speed).max(0.0))).await;
+    }
+
+    fn object(&self, image: &str) -> Value {
+        json!({
+            "apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet",
+            "metadata": {"name": SERVING_NAME, "namespace": SERVING_NAMESPACE},
+            "spec": {"replicas": GROUPS, "leaderWorkerTemplate": {"size": 2,
+                "workerTemplate": {"spec": {
+                    "nodeSelector": {labels::TPU_ACCELERATOR: "tpu-v6e-slice", labels::TPU_TOPOLOGY: "2x4"},
+                    "containers": [{"name": "server", "image": image,
+                        "resources": {"limits": {"google.com/tpu": "4"}}}]}}}}
+        })
+    }
+
+    async fn set(&self, ready: u64, updating: bool) {
+        let now = jiff::Timestamp::now().to_string();
+        let condition = |t: &str, status: bool, reason: &str| {
+            json!({"type": t, "status": if status { "True" } else { "False" }, "reason": reason,
+                   "message": "", "lastTransitionTime": now})
+        };
+        let status = json!({
+            "readyReplicas": ready, "replicas": GROUPS, "updatedReplicas": if updating { GROUPS - 1 } else { GROUPS },
+            "conditions": [
+                condition("Available", ready == GROUPS, if ready == GROUPS { "AllGroupsReady" } else { "GroupsNotReady" }),
+                condition("UpdateInProgress", updating, if updating { "GroupsUpdating" } else { "UpdateDone" }),
+            ]
+        });
+        patch_status(
+            &self.cluster.lws,
+            "leaderworkerset status",
+            SERVING_NAME,
+            status,
+        )
+        .await;
+    }
+
+    async fn run(mut self) {
+        self.sleep(2.0).await;
+        create(
+            &self.cluster.lws,
+            "create leaderworkerset",
+            self.object("server:v1"),
+        )
+        .await;
+        self.set(0, false).await;
+        self.sleep(3.0).await;
+        self.set(GROUPS, false).await;
+        let mut version = 1;
+        loop {
+            let serve = self.rng.range(6.0, 12.0);
+            self.sleep(serve).await;
+            if self.rng.below(2) == 0 {
+                version += 1;
+                tracing::info!(lws = SERVING_NAME, version, "demo: rolling update");
+                let image = json!({"spec": {"leaderWorkerTemplate": {"workerTemplate": {"spec": {
+                    "containers": [{"name": "server", "image": format!("server:v{version}")}]}}}}});
+                patch(
+                    &self.cluster.lws,
+                    "update leaderworkerset",
+                    SERVING_NAME,
+                    image,
+                )
+                .await;
+                self.set(GROUPS - 1, true).await;
+                let rolling = self.rng.range(3.0, 6.0);
+                self.sleep(rolling).await;
+                self.set(GROUPS, false).await;
+            } else {
+                tracing::info!(lws = SERVING_NAME, "demo: a serving group is lost");
+                self.set(GROUPS - 1, false).await;
+                let down = self.rng.range(3.0, 8.0);
+                self.sleep(down).await;
+                self.set(GROUPS, false).await;
+            }
+        }
     }
 }

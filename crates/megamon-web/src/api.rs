@@ -86,10 +86,14 @@ pub struct FleetBody<'a> {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FamilyBody<'a> {
-    /// `jobsets`, `jobset-nodes`, `node-pools` or `slices`.
+    /// `jobsets`, `jobset-nodes`, `node-pools`, `slices` or `leader-worker-sets`.
     pub kind: &'static str,
-    /// The metric family: `jobset`, `jobset.nodes`, `nodepool`, `slice`.
+    /// The metric family: `jobset`, `jobset.nodes`, `nodepool`, `slice`,
+    /// `leaderworkerset`.
     pub family: &'static str,
+    /// What the page calls one entity and several.
+    pub title: &'static str,
+    pub title_plural: &'static str,
     pub entities: Vec<EntityBody<'a>>,
 }
 
@@ -134,13 +138,16 @@ pub struct EntityDetailBody<'a> {
     pub events: Vec<UpEvent>,
 }
 
-/// `up`, `down`, or `down (planned)` for planned downtime (a completed JobSet,
-/// a pool being stopped or deleted).
+/// `up`, `down`, `down (planned)` for planned downtime (a completed JobSet,
+/// a pool being stopped or deleted), or `down (failed)` (a failed JobSet, a
+/// pool in error).
 pub fn state(e: &EntitySnapshot) -> &'static str {
     if e.up {
         "up"
     } else if e.upness.expected_down {
         "down (planned)"
+    } else if e.upness.failed {
+        "down (failed)"
     } else {
         "down"
     }
@@ -176,6 +183,8 @@ async fn fleet(State(view): State<FleetView>, request: HeaderMap) -> Result<Resp
             .map(|f| FamilyBody {
                 kind: f.kind.name(),
                 family: f.kind.metric_family(),
+                title: f.kind.names().title,
+                title_plural: f.kind.names().title_plural,
                 entities: f.entities.iter().map(EntityBody::new).collect(),
             })
             .collect(),

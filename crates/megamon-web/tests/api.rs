@@ -51,6 +51,9 @@ async fn fleet_lists_every_family_with_state_summary_and_up_percent() {
         body["scheduling"]["pool-a"],
         json!({"jobName": "llm-pretrain-v5p-workers-0", "jobsetName": "llm-pretrain-v5p"})
     );
+    // What the page calls each family comes from the family table.
+    assert_eq!(body["families"][1]["title"], "Node pool");
+    assert_eq!(body["families"][1]["titlePlural"], "Node pools");
 
     let pools = &body["families"][1]["entities"];
     let entity = |key: &str| {
@@ -323,4 +326,69 @@ async fn page_and_assets_are_embedded_and_self_contained() {
         );
     }
     assert_eq!(get(served.addr, "/assets/missing.js").await.status, 404);
+}
+
+#[tokio::test]
+async fn failed_and_leader_worker_set_entities() {
+    let at = taken_at();
+    let failed = EntitySnapshot {
+        key: "u-failed".into(),
+        upness: Upness {
+            expected_count: 2,
+            status: "Failed".into(),
+            failed: true,
+            ..Upness::default()
+        },
+        up: false,
+        summary: Summary {
+            provisioning_state: megamon_core::ProvisioningState::Failed,
+            provisioning_duration: std::time::Duration::from_secs(30),
+            ..Summary::default()
+        },
+    };
+    let lws = EntitySnapshot {
+        key: "u-lws".into(),
+        upness: Upness {
+            expected_count: 2,
+            ready_count: 2,
+            attrs: megamon_core::Attrs {
+                lws_name: "infer".into(),
+                lws_namespace: "serving".into(),
+                lws_uid: "u-lws".into(),
+                ..Default::default()
+            },
+            ..Upness::default()
+        },
+        up: true,
+        summary: Summary::default(),
+    };
+    let snapshot = Snapshot {
+        taken_at: at,
+        families: vec![
+            FamilySnapshot {
+                kind: EntityKind::JobSets,
+                entities: vec![failed],
+            },
+            FamilySnapshot {
+                kind: EntityKind::LeaderWorkerSets,
+                entities: vec![lws],
+            },
+        ],
+        scheduling: Default::default(),
+    };
+    let served = serve(Some(snapshot), HashMap::new()).await;
+    let body = get(served.addr, "/api/v1/fleet").await.json();
+    let js = &body["families"][0]["entities"][0];
+    assert_eq!(js["state"], "down (failed)");
+    assert_eq!(js["upness"]["f"], true);
+    assert_eq!(js["summary"]["provisioningState"], "failed");
+    assert_eq!(js["summary"]["provisioningDuration"], 30_000_000_000i64);
+    let family = &body["families"][1];
+    assert_eq!(family["kind"], "leader-worker-sets");
+    assert_eq!(family["family"], "leaderworkerset");
+    assert_eq!(family["titlePlural"], "LeaderWorkerSets");
+    assert_eq!(family["entities"][0]["upness"]["lwsName"], "infer");
+    let res = get(served.addr, "/api/v1/entities/leader-worker-sets/u-lws").await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert_eq!(res.json()["upness"]["lwsNamespace"], "serving");
 }

@@ -62,6 +62,7 @@ fn demo_shows_every_family_quickly_and_stops_on_ctrl_c() {
             && any(&m, "megamon_jobset_interruption_count", &|v| v >= 1.0)
             && any(&m, "megamon_jobset_recovery_count", &|v| v >= 1.0)
             && any(&m, "megamon_jobset_nodes_up", &|v| v == 1.0)
+            && any(&m, "megamon_leaderworkerset_up", &|v| v == 1.0)
             && !m.values("megamon_nodepool_job_scheduled", &[]).is_empty();
         ok.then_some(m)
     });
@@ -80,7 +81,31 @@ fn demo_shows_every_family_quickly_and_stops_on_ctrl_c() {
         .iter()
         .filter_map(|f| f["kind"].as_str())
         .collect();
-    assert_eq!(kinds, ["jobsets", "jobset-nodes", "node-pools"]);
+    assert_eq!(
+        kinds,
+        ["jobsets", "jobset-nodes", "node-pools", "leader-worker-sets"]
+    );
+    // Block labels from the nodes, upstream v1.2.0's provisioning gauge.
+    assert!(
+        !last
+            .values(
+                "megamon_nodepool_up",
+                &[
+                    ("nodepool_name", "tpu-v5e-4x8-a"),
+                    ("block_id", "block-a"),
+                    ("subblock_id", "block-a-4x8")
+                ]
+            )
+            .is_empty()
+    );
+    assert!(
+        !last
+            .values(
+                "megamon_nodepool_provisioning_duration_seconds",
+                &[("provisioning_state", "success")]
+            )
+            .is_empty()
+    );
     // A completed JobSet, as kubectl shows it.
     wait_for("a completed JobSet", Duration::from_secs(15), || {
         let out = Command::new("kubectl")

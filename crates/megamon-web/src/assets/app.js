@@ -6,12 +6,8 @@
 (function () {
   const POLL_MS = 2000;
   const NS = 1e9;
-  const FAMILIES = {
-    "jobsets": { one: "JobSet", many: "JobSets" },
-    "jobset-nodes": { one: "JobSet nodes", many: "JobSet nodes" },
-    "node-pools": { one: "Node pool", many: "Node pools" },
-    "slices": { one: "Slice", many: "Slices" },
-  };
+  // What each family is called, as the API names it (filled from /api/v1/fleet).
+  const FAMILIES = {};
 
   const ui = {
     family: "all",
@@ -69,21 +65,24 @@
   function rows(fleet) {
     const out = [];
     for (const fam of fleet.families) {
+      if (fam.title) FAMILIES[fam.kind] = { one: fam.title, many: fam.titlePlural };
       for (const e of fam.entities) {
         const u = e.upness, s = e.summary;
         let name = e.key, sub = "";
-        if (fam.kind === "jobsets" || fam.kind === "jobset-nodes") {
-          if (u.jobsetName) { name = (u.jobsetNamespace ? u.jobsetNamespace + "/" : "") + u.jobsetName; sub = e.key; }
-        } else if (fam.kind === "slices" && u.sliceOwnerName) {
+        if (u.jobsetName) {
+          name = (u.jobsetNamespace ? u.jobsetNamespace + "/" : "") + u.jobsetName; sub = e.key;
+        } else if (u.lwsName) {
+          name = (u.lwsNamespace ? u.lwsNamespace + "/" : "") + u.lwsName; sub = e.key;
+        } else if (u.sliceOwnerName) {
           sub = (u.sliceOwnerKind || "owner") + " " + (u.sliceOwnerNamespace ? u.sliceOwnerNamespace + "/" : "") + u.sliceOwnerName;
         }
         const hw = [u.tpuAccelerator, u.tpuTopology].filter(Boolean).join(" · ");
         if (!sub) sub = hw;
-        const neverUp = !e.up && s.upTime === 0 && s.downTimeProvisioned === 0;
+        const neverUp = s.provisioningState ? s.provisioningState !== "success" : (!e.up && s.upTime === 0 && s.downTimeProvisioned === 0);
         out.push({
           kind: fam.kind, key: e.key, entity: e, name, sub,
           search: [name, e.key, sub, hw, u.status || "", FAMILIES[fam.kind] ? FAMILIES[fam.kind].one : fam.kind].join(" ").toLowerCase(),
-          stateRank: e.state === "down" ? 0 : e.state === "down (planned)" ? 1 : 2,
+          stateRank: e.state === "down" || e.state === "down (failed)" ? 0 : e.state === "down (planned)" ? 1 : 2,
           upPercent: e.upPercent,
           interruptions: s.interruptionCount,
           mttr: s.recoveryCount > 0 ? s.meanDownTimeBetweenRecovery : null,
@@ -96,11 +95,18 @@
   }
 
   function stateClass(state) {
-    return state === "up" ? "s-up" : state === "down" ? "s-down" : "s-planned";
+    return state === "up" ? "s-up" : state === "down" || state === "down (failed)" ? "s-down" : "s-planned";
   }
 
   function stateLabel(state) {
-    return state === "up" ? "Up" : state === "down" ? "Down" : "Planned down";
+    return state === "up" ? "Up" : state === "down" ? "Down" : state === "down (failed)" ? "Failed" : "Planned down";
+  }
+
+  /** "22m 00s", "failed after 4m 10s", "not yet (3m 02s so far)". */
+  function provisioning(s, firstUp) {
+    if (s.provisioningState === "failed") return "failed after " + human(s.provisioningDuration);
+    if (s.provisioningState === "provisioning") return "not yet (" + human(s.provisioningDuration) + " so far)";
+    return firstUp == null ? "not yet" : human(firstUp);
   }
 
   const SORTS = {
@@ -126,7 +132,7 @@
   function renderCards(all) {
     const scoped = ui.family === "all" ? all : all.filter((r) => r.kind === ui.family);
     const up = scoped.filter((r) => r.entity.state === "up").length;
-    const down = scoped.filter((r) => r.entity.state === "down").length;
+    const down = scoped.filter((r) => r.stateRank === 0).length;
     const planned = scoped.filter((r) => r.entity.state === "down (planned)").length;
     let upNs = 0, totalNs = 0, interruptions = 0;
     for (const r of scoped) {
@@ -149,7 +155,7 @@
   function renderTabs(all) {
     const kinds = ui.fleet.families.map((f) => f.kind);
     const tab = (kind, label, list) => {
-      const down = list.filter((r) => r.entity.state === "down").length;
+      const down = list.filter((r) => r.stateRank === 0).length;
       const badge = down ? `<span class="down-badge" title="${down} down">${down} down</span>` : "";
       return `<button class="tab" role="tab" data-family="${esc(kind)}" aria-selected="${ui.family === kind}">${esc(label)}<span class="count">${list.length}</span>${badge}</button>`;
     };
@@ -187,7 +193,7 @@
     const sel = ui.selected;
     $("fleet-body").innerHTML = shown.map((r) => {
       const e = r.entity;
-      const rowCls = (e.state === "down" ? "row-down" : e.state === "down (planned)" ? "row-planned" : "") +
+      const rowCls = (r.stateRank === 0 ? "row-down" : e.state === "down (planned)" ? "row-planned" : "") +
         (sel && sel.kind === r.kind && sel.key === r.key ? " selected" : "");
       const p = pct(e.upPercent);
       const upCell = p == null ? dash : `<span class="uppct">${p}%<span class="bar"><span style="width:${Math.max(0, Math.min(100, e.upPercent)).toFixed(1)}%"></span></span></span>`;
@@ -206,7 +212,7 @@
     const empty = $("empty");
     if (shown.length === 0) {
       empty.hidden = false;
-      empty.textContent = all.length === 0 ? "No entities yet: no JobSets, TPU node pools or slices have been seen." : "No entity matches these filters.";
+      empty.textContent = all.length === 0 ? "No entities yet: nothing of any watched family has been seen." : "No entity matches these filters.";
     } else {
       empty.hidden = true;
     }
@@ -311,7 +317,7 @@
     const p = pct(d.upPercent);
     let html = "<h3>Summary</h3><div class=\"stats\" id=\"entity-stats\">" +
       stat("Up %", p == null ? "–" : p + "%") +
-      stat("Time to first up", r.firstUp == null ? "not yet" : human(r.firstUp)) +
+      stat("Time to first up", provisioning(s, r.firstUp), s.provisioningState === "failed") +
       stat("Up time", human(s.upTime)) +
       stat("Down time", human(s.downTime)) +
       stat("Interruptions", String(s.interruptionCount), s.interruptionCount > 0) +
@@ -335,6 +341,10 @@
       ["Spot", u.spot ? "yes" : null],
       ["JobSet", u.jobsetName ? (u.jobsetNamespace ? u.jobsetNamespace + "/" : "") + u.jobsetName : null],
       ["JobSet uid", u.jobsetUID],
+      ["LeaderWorkerSet", u.lwsName ? (u.lwsNamespace ? u.lwsNamespace + "/" : "") + u.lwsName : null],
+      ["LeaderWorkerSet uid", u.lwsUID],
+      ["Block", [u.blockID, u.blockName].filter(Boolean).join(" · ")],
+      ["Sub-block", [u.subblockID, u.subblockName].filter(Boolean).join(" · ")],
       ["Node pool", u.nodePoolName],
       ["Slice", u.sliceName],
       ["Slice owner", u.sliceOwnerName ? `${u.sliceOwnerKind || ""} ${u.sliceOwnerNamespace ? u.sliceOwnerNamespace + "/" : ""}${u.sliceOwnerName}`.trim() : null],
@@ -347,8 +357,13 @@
     const evRows = evs.map((ev, i) => {
       const t = Date.parse(ev.ts);
       const next = i + 1 < evs.length ? Date.parse(evs[i + 1].ts) : endMs;
-      const what = i === 0 ? (ev.ed ? "First seen (planned down)" : "First seen") : ev.up ? "Up" : ev.ed ? "Down (planned)" : "Down";
-      const cls = ev.up ? "s-up" : ev.ed ? "s-planned" : i === 0 ? "s-prov" : "s-down";
+      const flags = [ev.ed ? "planned" : "", ev.f ? "failed" : ""].filter(Boolean).join(", ");
+      const prev = i > 0 ? evs[i - 1] : null;
+      const what = i === 0 ? (flags ? `First seen (${flags})` : "First seen")
+        : ev.up ? "Up"
+        : prev && !prev.up ? (flags ? `Now ${flags}` : "No longer planned or failed")
+        : flags ? `Down (${flags})` : "Down";
+      const cls = ev.up ? "s-up" : ev.ed ? "s-planned" : ev.f ? "s-down" : i === 0 ? "s-prov" : "s-down";
       return `<tr><td class="ts">${esc(utc(t).replace(" UTC", ""))}</td><td><span class="pill ${cls}">${esc(what)}</span></td><td>${human(Math.max(0, next - t) * 1e6)}${i + 1 === evs.length ? " so far" : ""}</td></tr>`;
     }).reverse();
     // Long-lived, flapping entities: the newest transitions are the useful ones.
@@ -431,7 +446,8 @@
   function readHash() {
     const params = new URLSearchParams(location.hash.replace(/^#/, ""));
     const fam = params.get("family");
-    if (fam && (fam === "all" || FAMILIES[fam])) ui.family = fam;
+    // Family names come from the server; only their shape is checked here.
+    if (fam && /^[a-z][a-z-]*$/.test(fam)) ui.family = fam;
     const ent = params.get("entity");
     const slash = ent ? ent.indexOf("/") : -1;
     const next = slash > 0 ? { kind: ent.slice(0, slash), key: ent.slice(slash + 1) } : null;
