@@ -1,6 +1,7 @@
 //! Helpers shared by the store tests.
 #![allow(dead_code)]
 
+pub mod azurite;
 pub mod conformance;
 pub mod emulator;
 pub mod fake_gcs;
