@@ -172,10 +172,11 @@ async fn file_racing_writers_exactly_one_wins() {
 }
 
 /// A reader polling the file while it is rewritten sees only whole
-/// documents, the old or the new one. Reads that overlap a write are
-/// counted, and the test goes on (within bounds) until many did.
+/// documents, the old or the new one. The writes that a read overlapped are
+/// counted, and writing goes on (within bounds) until many were.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn file_readers_see_the_old_or_the_new_document_never_a_part() {
+    const OVERLAPPED_WRITES: usize = 20;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("jobsets.json");
     let store = HistoryStore::open(&dir_url(&dir)).unwrap();
@@ -184,25 +185,29 @@ async fn file_readers_see_the_old_or_the_new_document_never_a_part() {
     let documents = [history::to_bytes(&small), history::to_bytes(&large)];
     let mut version = store.save(kind, &small, None).await.unwrap();
 
-    // Writes started and finished, in order: a read overlapped a write if one
-    // started before the read ended that had not finished when it began.
+    // Writes run one after another and are counted when they start and
+    // finish. A read overlapped write number `finished_before + 1` if that
+    // write had started by the time the read ended.
     let started = Arc::new(AtomicUsize::new(0));
     let finished = Arc::new(AtomicUsize::new(0));
-    let done = Arc::new(AtomicBool::new(false));
     let overlapped = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicBool::new(false));
     let reader = {
-        let (started, finished, done, overlapped) = (
+        let (started, finished, overlapped, done) = (
             Arc::clone(&started),
             Arc::clone(&finished),
-            Arc::clone(&done),
             Arc::clone(&overlapped),
+            Arc::clone(&done),
         );
         std::thread::spawn(move || {
             let mut seen = [0usize; 2];
+            let mut last_overlapped = 0;
             while !done.load(Ordering::SeqCst) {
                 let finished_before = finished.load(Ordering::SeqCst);
                 let bytes = std::fs::read(&path).unwrap();
-                if started.load(Ordering::SeqCst) > finished_before {
+                let write = finished_before + 1;
+                if started.load(Ordering::SeqCst) >= write && write != last_overlapped {
+                    last_overlapped = write;
                     overlapped.fetch_add(1, Ordering::SeqCst);
                 }
                 let which = documents.iter().position(|d| *d == bytes);
@@ -216,7 +221,7 @@ async fn file_readers_see_the_old_or_the_new_document_never_a_part() {
     };
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut writes = 0;
-    while overlapped.load(Ordering::SeqCst) < 100 && Instant::now() < deadline {
+    while overlapped.load(Ordering::SeqCst) < OVERLAPPED_WRITES && Instant::now() < deadline {
         let doc = if writes % 2 == 0 { &large } else { &small };
         started.fetch_add(1, Ordering::SeqCst);
         version = store.save(kind, doc, Some(&version)).await.unwrap();
@@ -227,8 +232,8 @@ async fn file_readers_see_the_old_or_the_new_document_never_a_part() {
     let seen = reader.join().expect("the reader saw only whole documents");
     let overlapped = overlapped.load(Ordering::SeqCst);
     assert!(
-        overlapped >= 100,
-        "only {overlapped} reads overlapped one of {writes} writes"
+        overlapped >= OVERLAPPED_WRITES,
+        "reads overlapped only {overlapped} of {writes} writes"
     );
     assert!(seen[0] > 0 && seen[1] > 0, "both documents read: {seen:?}");
 }
