@@ -1,5 +1,7 @@
-//! The Google Cloud Storage backend against our fake of its XML API
-//! (`support/fake_gcs.rs`).
+//! The Google Cloud Storage backend's writes against our fake of the XML API
+//! (`support/fake_gcs.rs`): fake-gcs-server lacks the XML API upload that
+//! object_store writes with, and so its `x-goog-if-generation-match`
+//! preconditions (see `tests/gcs_emulator.rs`, which checks that and the reads).
 
 mod support;
 

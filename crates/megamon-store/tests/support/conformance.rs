@@ -1,5 +1,6 @@
 //! The conformance suite every store backend runs: file://, memory://, s3://
-//! on moto, gs:// on our fake of its XML API, az:// on Azurite.
+//! on moto, gs:// on fake-gcs-server (reads: it lacks the upload object_store
+//! writes with) and on our fake of the XML API, az:// on Azurite.
 //!
 //! "Another client" is a plain one (std::fs, an unsigned or Shared Key
 //! signed HTTP request) that shares no code with object_store or our store,

@@ -5,6 +5,7 @@ pub mod azurite;
 pub mod conformance;
 pub mod emulator;
 pub mod fake_gcs;
+pub mod gcs_emulator;
 pub mod http;
 pub mod moto;
 
