@@ -45,7 +45,7 @@ pub enum Format {
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// Where the history is: `gs://BUCKET/PATH`, `s3://BUCKET/PATH`,
-    /// `file:///abs/dir` or a directory holding jobsets.json,
+    /// `az://CONTAINER/PATH`, `file:///abs/dir` or a directory holding jobsets.json,
     /// jobset-nodes.json, node-pools.json and slices.json.
     #[arg(long, env = "MEGAMON_STORE")]
     pub store: String,
