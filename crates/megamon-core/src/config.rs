@@ -54,7 +54,8 @@ pub struct Config {
     /// Empty when not configured: then `megamon/clusters/<cluster name>`, see
     /// [`Config::effective_events_bucket_path`].
     pub events_bucket_path: String,
-    /// **[ours]** `gs://`, `s3://`, `file://` or `memory://` URL of the history store.
+    /// **[ours]** `gs://`, `s3://`, `az://` (or `azure://`), `file://` or
+    /// `memory://` URL of the history store.
     pub events_store_url: Option<String>,
     pub disable_node_pool_job_labelling: bool,
     pub metrics_addr: String,
@@ -429,10 +430,12 @@ impl Reader<'_> {
     fn store_url(&self, key: &str, url: String) -> Result<String, ConfigError> {
         let scheme = url.split_once("://").map(|(s, _)| s);
         match scheme {
-            Some("gs" | "s3" | "file" | "memory") => Ok(url),
+            Some("gs" | "s3" | "az" | "azure" | "file" | "memory") => Ok(url),
             _ => Err(self.err(
                 key,
-                format!("{url:?} is not a store URL (expected gs://, s3://, file:// or memory://)"),
+                format!(
+                    "{url:?} is not a store URL (expected gs://, s3://, az://, file:// or memory://)"
+                ),
             )),
         }
     }
@@ -696,6 +699,16 @@ mod tests {
             ok(r#"{"EventsStoreURL": ""}"#).config.events_store_url,
             None
         );
+        for url in [
+            "gs://b/p",
+            "s3://b/p",
+            "az://c/p",
+            "azure://c/p",
+            "memory://",
+        ] {
+            let c = ok(&format!(r#"{{"EventsStoreURL": "{url}"}}"#)).config;
+            assert_eq!(c.events_store_url.as_deref(), Some(url));
+        }
     }
 
     #[test]

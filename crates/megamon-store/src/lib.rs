@@ -1,6 +1,6 @@
 //! Where MegaMon keeps timelines: the stored-history files (SPEC §3.2) in a
-//! local directory, an S3 or Google Cloud Storage bucket, or memory, selected
-//! by URL.
+//! local directory, an S3 or Google Cloud Storage bucket, an Azure Blob
+//! Storage container, or memory, selected by URL.
 //!
 //! Every write is conditional on the version last read, so two writers can't
 //! silently overwrite each other: the loser gets [`StoreError::Conflict`].
@@ -32,9 +32,9 @@ pub use writer::{Flushed, HistoryWriter};
 
 use local::{LocalDir, LocalWriteError};
 
-/// The version of a stored file as its store reports it (an ETag, a GCS
-/// generation, or for local files a content fingerprint). Opaque: only
-/// compared and handed back to [`HistoryStore::save`].
+/// The version of a stored file as its store reports it (an S3 or Azure
+/// ETag, a GCS generation, or for local files a content fingerprint).
+/// Opaque: only compared and handed back to [`HistoryStore::save`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Version {
     e_tag: Option<String>,
@@ -88,10 +88,11 @@ impl HistoryStore {
         Self::open_with(url, &StoreOptions::default())
     }
 
-    /// Opens `gs://bucket/prefix`, `s3://bucket/prefix`, `file:///abs/dir`, a
-    /// plain directory path, or `memory://[prefix]` (empty, private to this
-    /// value and its clones). A directory must exist: a typo should not read
-    /// as an empty history. Opening does not contact a bucket.
+    /// Opens `gs://bucket/prefix`, `s3://bucket/prefix`,
+    /// `az://container/prefix` (or `azure://`), `file:///abs/dir`, a plain
+    /// directory path, or `memory://[prefix]` (empty, private to this value
+    /// and its clones). A directory must exist: a typo should not read as an
+    /// empty history. Opening does not contact a bucket.
     pub fn open_with(url: &str, options: &StoreOptions) -> Result<Self, StoreError> {
         let bad = |problem: String| StoreError::Url {
             url: url.to_string(),
@@ -110,17 +111,23 @@ impl HistoryStore {
                 store: Arc::new(InMemory::new()),
                 prefix: object_prefix(rest).map_err(bad)?,
             },
-            Some((scheme @ ("gs" | "s3"), rest)) => {
+            Some((scheme @ ("gs" | "s3" | "az" | "azure"), rest)) => {
                 let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+                let what = if scheme.starts_with("az") {
+                    "container"
+                } else {
+                    "bucket"
+                };
                 if bucket.is_empty() {
                     return Err(bad(format!(
-                        "no bucket name; expected {scheme}://BUCKET/PATH"
+                        "no {what} name; expected {scheme}://{}/PATH",
+                        what.to_uppercase()
                     )));
                 }
-                let store = if scheme == "gs" {
-                    cloud::gcs(bucket, options)
-                } else {
-                    cloud::s3(bucket, options)
+                let store = match scheme {
+                    "gs" => cloud::gcs(bucket, options),
+                    "s3" => cloud::s3(bucket, options),
+                    _ => cloud::azure(bucket, options),
                 }
                 .map_err(bad)?;
                 Backend::Object {
@@ -130,7 +137,7 @@ impl HistoryStore {
             }
             Some((scheme, _)) => {
                 return Err(bad(format!(
-                    "unsupported scheme {scheme:?} (use gs://, s3://, file://, memory:// or a directory path)"
+                    "unsupported scheme {scheme:?} (use gs://, s3://, az://, file://, memory:// or a directory path)"
                 )));
             }
             None => Backend::Local(Arc::new(LocalDir::open(Path::new(url)).map_err(bad)?)),

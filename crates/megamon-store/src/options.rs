@@ -1,4 +1,4 @@
-//! How to reach S3 and Google Cloud Storage beyond what the URL says.
+//! How to reach S3, Google Cloud Storage and Azure beyond what the URL says.
 
 use std::time::Duration;
 
@@ -13,10 +13,20 @@ use std::time::Duration;
 ///   `AWS_ALLOW_HTTP`, `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/
 ///   `AWS_SESSION_TOKEN`, web identity (`AWS_WEB_IDENTITY_TOKEN_FILE`,
 ///   `AWS_ROLE_ARN`) or the instance metadata service.
+/// - `az://` (`azure://`): `AZURE_STORAGE_ACCOUNT_NAME` (required, except
+///   for the emulator) and one of `AZURE_STORAGE_ACCOUNT_KEY`,
+///   `AZURE_STORAGE_SAS_KEY`, Workload Identity (`AZURE_FEDERATED_TOKEN_FILE`
+///   with `AZURE_CLIENT_ID` and `AZURE_TENANT_ID`, as AKS injects them), a
+///   service principal (`AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`,
+///   `AZURE_TENANT_ID`), else the VM's managed identity;
+///   `AZURE_STORAGE_ENDPOINT` for another endpoint;
+///   `AZURE_STORAGE_USE_EMULATOR=true` for Azurite (its well-known account,
+///   at `AZURITE_BLOB_STORAGE_URL`, default `http://127.0.0.1:10000`).
 ///
 /// Explicit settings (object_store configuration keys such as `aws_endpoint`,
-/// `aws_allow_http`, `google_base_url`, `google_service_account_key`) override
-/// the environment.
+/// `aws_allow_http`, `google_base_url`, `google_service_account_key`,
+/// `azure_storage_endpoint`, `azure_storage_account_key`) override the
+/// environment.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
     pub(crate) read_environment: bool,
@@ -39,7 +49,9 @@ impl Default for StoreOptions {
 }
 
 impl StoreOptions {
-    /// Options that ignore `AWS_*` and `GOOGLE_*` variables: only explicit settings count.
+    /// Options that ignore `AWS_*`, `GOOGLE_*` and `AZURE_*` variables: only
+    /// explicit settings count. (object_store still reads
+    /// `AZURITE_BLOB_STORAGE_URL` when the emulator setting is on.)
     pub fn without_environment() -> Self {
         StoreOptions {
             read_environment: false,

@@ -3,13 +3,42 @@
 mod support;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use megamon_core::{EntityKind, history};
 use megamon_store::{HistoryStore, StoreError};
-use support::{ORIGINAL_DOCUMENT, check_conditional_writes, check_writers, sample, timelines};
+use support::conformance::{Backend, check_conditional_writes, check_writers, conformance};
+use support::{ORIGINAL_DOCUMENT, original_document_expected, sample, timelines, written_out};
 
 fn dir_url(dir: &tempfile::TempDir) -> String {
     format!("file://{}", dir.path().display())
+}
+
+/// Directories under a temporary root; the plain client is std::fs.
+struct Directories(tempfile::TempDir);
+
+impl Backend for Directories {
+    fn open(&self, dir: &str) -> HistoryStore {
+        let path = self.0.path().join(dir);
+        std::fs::create_dir_all(&path).unwrap();
+        HistoryStore::open(&format!("file://{}", path.display())).unwrap()
+    }
+
+    fn put_plain(&self, dir: &str, file: &str, bytes: &[u8]) {
+        let path = self.0.path().join(dir);
+        std::fs::create_dir_all(&path).unwrap();
+        std::fs::write(path.join(file), bytes).unwrap();
+    }
+
+    fn get_plain(&self, dir: &str, file: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.0.path().join(dir).join(file)).ok()
+    }
+}
+
+#[tokio::test]
+async fn file_conformance() {
+    conformance(&Directories(tempfile::tempdir().unwrap())).await;
 }
 
 #[tokio::test]
@@ -57,18 +86,7 @@ async fn file_written_by_the_original_loads_unchanged() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(
-        stored.timelines,
-        history::parse("x", ORIGINAL_DOCUMENT.as_bytes()).unwrap()
-    );
-    let events = stored
-        .timelines
-        .get("6f1c0e0a-1111-4c1b-9a55-000000000001")
-        .unwrap()
-        .events();
-    assert_eq!(events.len(), 4);
-    assert!(events[2].expected_down);
-    assert_eq!(events[2].timestamp.to_string(), "2024-04-30T11:00:00Z");
+    assert_eq!(written_out(&stored.timelines), original_document_expected());
     // Loading does not touch the file, and its version lets us replace it.
     assert_eq!(std::fs::read_to_string(&path).unwrap(), ORIGINAL_DOCUMENT);
     store
@@ -85,8 +103,9 @@ async fn file_written_by_the_original_loads_unchanged() {
     );
 }
 
+/// A `file://` URL and a plain path are the same store.
 #[tokio::test]
-async fn file_conditional_writes() {
+async fn file_url_and_plain_path_conditional_writes() {
     let dir = tempfile::tempdir().unwrap();
     let a = HistoryStore::open(&dir_url(&dir)).unwrap();
     let b = HistoryStore::open(dir.path().to_str().unwrap()).unwrap();
@@ -152,35 +171,71 @@ async fn file_racing_writers_exactly_one_wins() {
     }
 }
 
-/// A reader polling the file while it is rewritten never sees a partial document.
+/// A reader polling the file while it is rewritten sees only whole
+/// documents, the old or the new one. The writes that a read overlapped are
+/// counted, and writing goes on (within bounds) until many were.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn file_readers_never_see_a_partial_document() {
+async fn file_readers_see_the_old_or_the_new_document_never_a_part() {
+    const OVERLAPPED_WRITES: usize = 20;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("jobsets.json");
     let store = HistoryStore::open(&dir_url(&dir)).unwrap();
     let kind = EntityKind::JobSets;
     let (small, large) = (timelines(10, 2), timelines(2_000, 10));
+    let documents = [history::to_bytes(&small), history::to_bytes(&large)];
     let mut version = store.save(kind, &small, None).await.unwrap();
-    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+
+    // Writes run one after another and are counted when they start and
+    // finish. A read overlapped write number `finished_before + 1` if that
+    // write had started by the time the read ended.
+    let started = Arc::new(AtomicUsize::new(0));
+    let finished = Arc::new(AtomicUsize::new(0));
+    let overlapped = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicBool::new(false));
     let reader = {
-        let done = Arc::clone(&done);
+        let (started, finished, overlapped, done) = (
+            Arc::clone(&started),
+            Arc::clone(&finished),
+            Arc::clone(&overlapped),
+            Arc::clone(&done),
+        );
         std::thread::spawn(move || {
-            let mut reads = 0;
-            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            let mut seen = [0usize; 2];
+            let mut last_overlapped = 0;
+            while !done.load(Ordering::SeqCst) {
+                let finished_before = finished.load(Ordering::SeqCst);
                 let bytes = std::fs::read(&path).unwrap();
-                history::parse("jobsets.json", &bytes).unwrap();
-                reads += 1;
+                let write = finished_before + 1;
+                if started.load(Ordering::SeqCst) >= write && write != last_overlapped {
+                    last_overlapped = write;
+                    overlapped.fetch_add(1, Ordering::SeqCst);
+                }
+                let which = documents.iter().position(|d| *d == bytes);
+                let which = which.unwrap_or_else(|| {
+                    panic!("a partial or foreign document of {} bytes", bytes.len())
+                });
+                seen[which] += 1;
             }
-            reads
+            seen
         })
     };
-    for i in 0..20 {
-        let doc = if i % 2 == 0 { &large } else { &small };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut writes = 0;
+    while overlapped.load(Ordering::SeqCst) < OVERLAPPED_WRITES && Instant::now() < deadline {
+        let doc = if writes % 2 == 0 { &large } else { &small };
+        started.fetch_add(1, Ordering::SeqCst);
         version = store.save(kind, doc, Some(&version)).await.unwrap();
+        finished.fetch_add(1, Ordering::SeqCst);
+        writes += 1;
     }
-    done.store(true, std::sync::atomic::Ordering::Relaxed);
-    let reads = reader.join().expect("reader saw only whole documents");
-    assert!(reads > 0);
+    done.store(true, Ordering::SeqCst);
+    let seen = reader.join().expect("the reader saw only whole documents");
+    let overlapped = overlapped.load(Ordering::SeqCst);
+    assert!(
+        overlapped >= OVERLAPPED_WRITES,
+        "reads overlapped only {overlapped} of {writes} writes"
+    );
+    assert!(seen[0] > 0 && seen[1] > 0, "both documents read: {seen:?}");
 }
 
 #[tokio::test]
@@ -195,7 +250,9 @@ async fn memory_round_trip_and_conditional_writes() {
         Some(sample())
     );
     assert_eq!(store.load(EntityKind::JobSets).await.unwrap(), None);
-    // Clones share the memory; separately opened stores do not.
+    // Clones share the memory; separately opened stores do not. So no other
+    // client can reach it, and of the conformance suite only our own
+    // writers' part applies.
     let a = HistoryStore::open("memory://").unwrap();
     check_conditional_writes(&a, &a.clone()).await;
     check_writers(&a, &a.clone()).await;
@@ -234,6 +291,7 @@ fn bad_urls_are_clear_errors() {
     assert!(err("file://relative/dir").contains("absolute path"));
     assert!(err("gs:///path").contains("no bucket name"));
     assert!(err("s3://").contains("no bucket name"));
+    assert!(err("az://").contains("no container name"));
     let e = HistoryStore::open_with(
         "s3://b/p",
         &megamon_store::StoreOptions::without_environment().with("aws_no_such_key", "1"),

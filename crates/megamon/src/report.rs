@@ -41,8 +41,8 @@ pub enum Format {
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// Where the history is: `gs://BUCKET/PATH`, `s3://BUCKET/PATH`,
-    /// `file:///abs/dir` or a directory holding jobsets.json,
-    /// jobset-nodes.json, node-pools.json, slices.json and
+    /// `az://CONTAINER/PATH`, `file:///abs/dir` or a directory holding
+    /// jobsets.json, jobset-nodes.json, node-pools.json, slices.json and
     /// leader-worker-sets.json (a missing file is an empty kind).
     #[arg(long, env = "MEGAMON_STORE")]
     pub store: String,

@@ -230,3 +230,90 @@ fn version_and_no_subcommand() {
         format!("megamon {}", env!("CARGO_PKG_VERSION"))
     );
 }
+
+// The store tests' helpers (Azurite, its signed client); the module allows its own dead code.
+#[path = "../../megamon-store/tests/support/mod.rs"]
+mod store_support;
+
+/// `az://` configured as users configure it: the standard `AZURE_*`
+/// variables, for the emulator and for an account with a key, on files
+/// another Azure client uploaded.
+#[test]
+fn report_from_azure_with_the_standard_variables() {
+    use store_support::azurite::{ACCOUNT, Azurite, KEY};
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let azurite = runtime.block_on(Azurite::start());
+    azurite.create_container("megamon-events");
+    for file in ["jobsets.json", "node-pools.json"] {
+        let bytes = std::fs::read(format!("{}/{file}", examples())).unwrap();
+        let r = azurite.signed(
+            "PUT",
+            &format!("/megamon-events/megamon/clusters/c1/{file}"),
+            &[],
+            &[("x-ms-blob-type", "BlockBlob".into())],
+            &bytes,
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+    let from_files = report_json(&[]);
+    let report = |env: &[(&str, String)]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_megamon"));
+        command.args([
+            "report",
+            "--store",
+            "az://megamon-events/megamon/clusters/c1",
+            "--now",
+            NOW,
+            "--format",
+            "json",
+        ]);
+        for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("AZUR")) {
+            command.env_remove(name);
+        }
+        command.envs(env.iter().map(|(k, v)| (k, v)));
+        command
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("run megamon")
+    };
+
+    let emulator = report(&[
+        ("AZURE_STORAGE_USE_EMULATOR", "true".into()),
+        (
+            "AZURITE_BLOB_STORAGE_URL",
+            format!("http://127.0.0.1:{}", azurite.port),
+        ),
+    ]);
+    assert!(emulator.status.success(), "stderr: {}", stderr(&emulator));
+    let doc: Value = serde_json::from_slice(&emulator.stdout).unwrap();
+    assert_eq!(doc["jobsets"], from_files["jobsets"]);
+    assert_eq!(doc["node-pools"], from_files["node-pools"]);
+    assert_eq!(
+        doc["slices"],
+        serde_json::json!({}),
+        "a missing blob is an empty kind"
+    );
+
+    let account = report(&[
+        ("AZURE_STORAGE_ACCOUNT_NAME", ACCOUNT.into()),
+        ("AZURE_STORAGE_ACCOUNT_KEY", KEY.into()),
+        (
+            "AZURE_STORAGE_ENDPOINT",
+            format!("http://127.0.0.1:{}/{ACCOUNT}", azurite.port),
+        ),
+        ("AZURE_ALLOW_HTTP", "true".into()),
+    ]);
+    assert!(account.status.success(), "stderr: {}", stderr(&account));
+    assert_eq!(stdout(&account), stdout(&emulator));
+
+    let nothing = report(&[]);
+    assert_eq!(nothing.status.code(), Some(2));
+    let err = stderr(&nothing);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("az://megamon-events/megamon/clusters/c1")
+            && err.contains("AZURE_STORAGE_ACCOUNT_NAME"),
+        "{err}"
+    );
+}

@@ -83,7 +83,12 @@ fn demo_shows_every_family_quickly_and_stops_on_ctrl_c() {
         .collect();
     assert_eq!(
         kinds,
-        ["jobsets", "jobset-nodes", "node-pools", "leader-worker-sets"]
+        [
+            "jobsets",
+            "jobset-nodes",
+            "node-pools",
+            "leader-worker-sets"
+        ]
     );
     // Block labels from the nodes, upstream v1.2.0's provisioning gauge.
     assert!(

@@ -1,7 +1,12 @@
 //! Helpers shared by the store tests.
 #![allow(dead_code)]
 
+pub mod azurite;
+pub mod conformance;
+pub mod emulator;
 pub mod fake_gcs;
+pub mod gcs_emulator;
+pub mod http;
 pub mod moto;
 
 use std::time::{Duration, Instant};
@@ -50,6 +55,60 @@ pub const ORIGINAL_DOCUMENT: &str = r#"{
 }
 "#;
 
+/// Timelines written out: per key, each event's (up, expected down, timestamp in UTC).
+pub type WrittenOut = Vec<(String, Vec<(bool, bool, String)>)>;
+
+/// [`ORIGINAL_DOCUMENT`] as it must load, written out by hand: per key, the
+/// events' (up, expected down, timestamp in UTC).
+pub fn original_document_expected() -> WrittenOut {
+    let events = |list: &[(bool, bool, &str)]| {
+        list.iter()
+            .map(|&(up, ed, ts)| (up, ed, ts.to_string()))
+            .collect()
+    };
+    vec![
+        (
+            "6f1c0e0a-1111-4c1b-9a55-000000000001".to_string(),
+            events(&[
+                (false, false, "2024-04-30T10:00:00Z"),
+                (true, false, "2024-04-30T10:12:31.123456789Z"),
+                (false, true, "2024-04-30T11:00:00Z"),
+                (true, false, "2024-04-30T11:30:00.5Z"),
+            ]),
+        ),
+        (
+            "6f1c0e0a-1111-4c1b-9a55-000000000002".to_string(),
+            events(&[]),
+        ),
+    ]
+}
+
+/// Timelines as (key, events) with each event's fields written out, to
+/// compare with literal expectations.
+pub fn written_out(timelines: &Timelines) -> WrittenOut {
+    timelines
+        .iter()
+        .map(|(key, timeline)| {
+            let events = timeline
+                .events()
+                .iter()
+                .map(|e| (e.up, e.expected_down, e.timestamp.to_string()))
+                .collect();
+            (key.to_string(), events)
+        })
+        .collect()
+}
+
+/// [`sample`] in the stored format, as another client must read it.
+pub const SAMPLE_BYTES: &str = concat!(
+    r#"{"uid-000000":{"upEvents":[{"up":false,"ts":"2024-01-01T00:00:00.25Z"},"#,
+    r#"{"up":true,"ts":"2024-01-01T00:01:00.25Z"},"#,
+    r#"{"up":false,"ed":true,"ts":"2024-01-01T00:02:00.25Z"}]},"#,
+    r#""uid-000001":{"upEvents":[{"up":false,"ts":"2024-01-01T00:00:00.25Z"},"#,
+    r#"{"up":true,"ts":"2024-01-01T00:01:00.25Z"},"#,
+    r#"{"up":false,"ed":true,"ts":"2024-01-01T00:02:00.25Z"}]}}"#
+);
+
 /// Polls `probe` until it yields a value, failing the test after `limit`.
 pub async fn wait_for<T>(
     what: &str,
@@ -73,100 +132,4 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-use megamon_core::EntityKind;
-use megamon_store::{Flushed, HistoryStore, HistoryWriter, StoreError};
-
-fn assert_conflict(result: Result<impl std::fmt::Debug, StoreError>, what: &str) {
-    match result {
-        Err(e @ StoreError::Conflict { .. }) => {
-            assert!(!e.is_transient(), "{what}: a conflict is not transient");
-        }
-        other => panic!("{what}: expected a conflict, got {other:?}"),
-    }
-}
-
-/// The behaviour every backend must have, through two handles `a` and `b` on
-/// the same location (two processes, in effect).
-pub async fn check_conditional_writes(a: &HistoryStore, b: &HistoryStore) {
-    let kind = EntityKind::JobSets;
-    let (t1, t2, t3) = (timelines(1, 2), timelines(2, 3), timelines(3, 1));
-
-    assert_eq!(a.load_versioned(kind).await.unwrap(), None, "missing file");
-
-    let v1 = a.save(kind, &t1, None).await.unwrap();
-    assert_conflict(a.save(kind, &t2, None).await, "creating a file that exists");
-    let seen = b.load_versioned(kind).await.unwrap().expect("written");
-    assert_eq!(seen.timelines, t1);
-    assert_eq!(
-        seen.version, v1,
-        "a read reports the version the write returned"
-    );
-
-    let v2 = a.save(kind, &t2, Some(&v1)).await.unwrap();
-    assert_ne!(v2, v1);
-    // b still holds v1: its write must not replace a's.
-    assert_conflict(b.save(kind, &t3, Some(&v1)).await, "stale version");
-    let now = b.load_versioned(kind).await.unwrap().unwrap();
-    assert_eq!(now.timelines, t2, "the loser wrote nothing");
-    assert_eq!(now.version, v2);
-    b.save(kind, &t3, Some(&v2)).await.unwrap();
-    assert_eq!(a.load(kind).await.unwrap(), Some(t3));
-
-    // Updating a file that does not exist is a conflict too.
-    assert_conflict(
-        a.save(EntityKind::Slices, &t1, Some(&v2)).await,
-        "updating a missing file",
-    );
-    assert_eq!(a.load(EntityKind::Slices).await.unwrap(), None);
-}
-
-/// Two monitors' writers on the same location.
-pub async fn check_writers(a: &HistoryStore, b: &HistoryStore) {
-    let kind = EntityKind::NodePools;
-    let mut wa = HistoryWriter::new(a.clone());
-    let mut wb = HistoryWriter::new(b.clone());
-    let loaded = wa.load_all(&EntityKind::ALL).await.unwrap();
-    assert_eq!(loaded.len(), EntityKind::ALL.len());
-    assert!(loaded[&kind].is_empty());
-    wb.load_all(&[kind]).await.unwrap();
-
-    let (t1, t2) = (timelines(4, 2), timelines(5, 2));
-    assert!(matches!(
-        wa.flush(kind, &t1).await.unwrap(),
-        Flushed::Written(_)
-    ));
-    assert_eq!(wa.flush(kind, &t1).await.unwrap(), Flushed::Unchanged);
-    // b loaded before a created the file: b must not overwrite it.
-    assert_conflict(wb.flush(kind, &t2).await, "second writer");
-    assert_eq!(b.load(kind).await.unwrap(), Some(t1.clone()));
-    // b decides to overwrite after looking.
-    let merged = wb.reload(kind).await.unwrap();
-    assert_eq!(merged, t1);
-    assert!(matches!(
-        wb.flush(kind, &t2).await.unwrap(),
-        Flushed::Written(_)
-    ));
-    // Now a is stale.
-    assert_conflict(wa.flush(kind, &timelines(6, 2)).await, "stale first writer");
-    let current = wa.reload_version(kind).await.unwrap();
-    assert_eq!(current.as_ref(), wb.version(kind));
-    assert!(matches!(
-        wa.flush(kind, &timelines(6, 2)).await.unwrap(),
-        Flushed::Written(_)
-    ));
-    assert_eq!(a.load(kind).await.unwrap(), Some(timelines(6, 2)));
-
-    // A write that landed although its writer never heard back: the same
-    // document at an unknown version is adopted, not reported as a conflict.
-    let other_kind = EntityKind::JobSetNodes;
-    let mut wc = HistoryWriter::new(a.clone());
-    wc.load_all(&[other_kind]).await.unwrap();
-    let doc = timelines(2, 2);
-    b.save(other_kind, &doc, None).await.unwrap();
-    match wc.flush(other_kind, &doc).await.unwrap() {
-        Flushed::Written(v) => assert_eq!(Some(&v), wc.version(other_kind)),
-        other => panic!("expected the landed write to be adopted, got {other:?}"),
-    }
 }

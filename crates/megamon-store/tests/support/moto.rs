@@ -1,75 +1,81 @@
 //! A local S3: moto's server (`pip install 'moto[server]'`), started by the test
-//! on a free loopback port and killed when dropped.
+//! on a free loopback port and killed when dropped. moto takes the access key
+//! from the `Authorization` header without checking the signature, so a plain
+//! request carrying one is "another S3 client". (With no header at all it is
+//! anonymous, and moto refuses it objects that already exist: 403.)
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::path::PathBuf;
 
-use megamon_store::StoreOptions;
+use megamon_store::{HistoryStore, StoreOptions};
+
+use super::conformance::Backend;
+use super::emulator::Emulator;
+use super::http;
 
 pub struct MotoServer {
-    child: Child,
+    _emulator: Emulator,
     pub port: u16,
-}
-
-impl Drop for MotoServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl MotoServer {
     pub async fn start() -> MotoServer {
-        let probe = Command::new("python3")
-            .args(["-c", "import moto.server"])
-            .output();
-        match probe {
-            Ok(out) if out.status.success() => {}
-            Ok(out) => panic!(
-                "the S3 tests need moto's server: install it with `pip install 'moto[server]'` \
-                 (scripts/test does). python3 said: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
-            Err(e) => panic!(
-                "the S3 tests need python3 with moto's server (`pip install 'moto[server]'`): {e}"
-            ),
-        }
+        let python = python_with_moto();
         let port = super::free_port();
-        let child = Command::new("python3")
-            .args([
-                "-m",
-                "moto.server",
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start python3 -m moto.server");
-        let mut server = MotoServer { child, port };
-        super::wait_for("moto to listen", Duration::from_secs(30), async || {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("moto exited early: {status}");
-            }
-            http(port, "GET", "/").ok()
+        let args = [
+            "-m",
+            "moto.server",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ]
+        .map(String::from);
+        let emulator = Emulator::start("moto", &python, &args, port, |port| {
+            http::request(port, "GET", "/", &[], b"").is_ok_and(|r| r.status == 200)
         })
         .await;
-        server
+        MotoServer {
+            _emulator: emulator,
+            port,
+        }
     }
 
-    /// Creates a bucket with a plain unsigned request (moto does not check signatures).
+    /// Creates a bucket with a plain unsigned request.
     pub fn create_bucket(&self, bucket: &str) {
-        let status = http(self.port, "PUT", &format!("/{bucket}")).expect("create bucket");
-        assert_eq!(status, 200, "creating bucket {bucket}");
+        let r = http::request(self.port, "PUT", &format!("/{bucket}"), &[], b"")
+            .expect("create bucket");
+        assert_eq!(r.status, 200, "creating bucket {bucket}: {}", r.text());
     }
 
     pub fn options(&self) -> StoreOptions {
         options_for_port(self.port)
+    }
+
+    /// The conformance suite's view of `s3://{bucket}/...` on this server.
+    pub fn backend(&self, bucket: &str) -> MotoBucket<'_> {
+        self.create_bucket(bucket);
+        MotoBucket {
+            moto: self,
+            bucket: bucket.to_string(),
+        }
+    }
+}
+
+/// python3, provided it has moto's server; panics with the install step otherwise.
+fn python_with_moto() -> PathBuf {
+    let probe = std::process::Command::new("python3")
+        .args(["-c", "import moto.server"])
+        .output();
+    match probe {
+        Ok(out) if out.status.success() => PathBuf::from("python3"),
+        Ok(out) => panic!(
+            "the S3 tests need moto's server: install it with `pip install 'moto[server]'` \
+             (scripts/test does). python3 said: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Err(e) => panic!(
+            "the S3 tests need python3 with moto's server (`pip install 'moto[server]'`): {e}"
+        ),
     }
 }
 
@@ -83,19 +89,58 @@ pub fn options_for_port(port: u16) -> StoreOptions {
         .with("aws_secret_access_key", "testing")
 }
 
-/// One HTTP/1.1 request without a body; returns the status code.
-fn http(port: u16, method: &str, path: &str) -> std::io::Result<u16> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    response
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("bad response {response:?}")))
+/// moto's test access key, in a header whose signature moto does not check.
+fn authorization() -> (&'static str, String) {
+    (
+        "Authorization",
+        "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/s3/aws4_request, \
+         SignedHeaders=host, Signature=0"
+            .to_string(),
+    )
+}
+
+pub struct MotoBucket<'a> {
+    moto: &'a MotoServer,
+    bucket: String,
+}
+
+impl MotoBucket<'_> {
+    fn target(&self, dir: &str, file: &str) -> String {
+        http::encode_path(&format!("/{}/{dir}/{file}", self.bucket))
+    }
+}
+
+impl Backend for MotoBucket<'_> {
+    fn open(&self, dir: &str) -> HistoryStore {
+        HistoryStore::open_with(&format!("s3://{}/{dir}", self.bucket), &self.moto.options())
+            .unwrap()
+    }
+
+    fn put_plain(&self, dir: &str, file: &str, bytes: &[u8]) {
+        let r = http::request(
+            self.moto.port,
+            "PUT",
+            &self.target(dir, file),
+            &[authorization()],
+            bytes,
+        )
+        .expect("plain S3 PUT");
+        assert_eq!(r.status, 200, "plain S3 PUT: {}", r.text());
+    }
+
+    fn get_plain(&self, dir: &str, file: &str) -> Option<Vec<u8>> {
+        let r = http::request(
+            self.moto.port,
+            "GET",
+            &self.target(dir, file),
+            &[authorization()],
+            b"",
+        )
+        .expect("plain S3 GET");
+        match r.status {
+            200 => Some(r.body),
+            404 => None,
+            other => panic!("plain S3 GET: {other} {}", r.text()),
+        }
+    }
 }
