@@ -237,25 +237,30 @@ fn check_workload(manifests: &[Value], deployment: &Value) {
         "the Service scrapes plain HTTP"
     );
 
-    // The report ConfigMap named in the config exists and the Role names it.
-    let report = &config["ReportConfigMapRef"];
+    // The ConfigMaps named in the config (report, slice -> owner map) exist,
+    // in the Role's namespace, and the Role names exactly them.
     assert!(
         config["Exporters"]
             .as_array()
             .unwrap()
             .contains(&json!("configmap"))
     );
-    let report_cm = find(manifests, "ConfigMap", report["Name"].as_str().unwrap());
-    assert_eq!(report_cm["metadata"]["namespace"], report["Namespace"]);
     let role = find(manifests, "Role", "");
-    assert_eq!(role["metadata"]["namespace"], report["Namespace"]);
+    let mut named = Vec::new();
+    for key in ["ReportConfigMapRef", "SliceOwnerMapConfigMapRef"] {
+        let r = &config[key];
+        let cm = find(manifests, "ConfigMap", r["Name"].as_str().unwrap());
+        assert_eq!(cm["metadata"]["namespace"], r["Namespace"], "{key}");
+        assert_eq!(role["metadata"]["namespace"], r["Namespace"], "{key}");
+        named.push(r["Name"].clone());
+    }
     assert!(
         role["rules"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|r| r["resourceNames"] == json!([report["Name"]])),
-        "the Role must name the report ConfigMap: {role}"
+            .any(|r| r["resourceNames"] == json!(named)),
+        "the Role must name the report and slice owner map ConfigMaps: {role}"
     );
 
     // The metrics Service reaches the pod's metrics port.
@@ -363,6 +368,11 @@ fn kustomize_rbac_grants_what_megamon_needs_and_no_more() {
         res("list", "accelerator.gke.io", "slices"),
         res("watch", "accelerator.gke.io", "slices"),
         json!({"verb": "get", "group": "accelerator.gke.io", "resource": "slices", "subresource": "status"}),
+        res("list", "leaderworkerset.x-k8s.io", "leaderworkersets"),
+        res("watch", "leaderworkerset.x-k8s.io", "leaderworkersets"),
+        json!({"verb": "get", "group": "leaderworkerset.x-k8s.io", "resource": "leaderworkersets", "subresource": "status", "namespace": "serving"}),
+        json!({"verb": "get", "group": "", "resource": "configmaps", "namespace": NAMESPACE, "name": "megamon-slice-owner-map"}),
+        json!({"verb": "update", "group": "", "resource": "configmaps", "namespace": NAMESPACE, "name": "megamon-slice-owner-map"}),
         json!({"verb": "patch", "group": "batch", "resource": "jobs", "namespace": "team-a", "name": "train-0"}),
         json!({"verb": "get", "group": "", "resource": "configmaps", "namespace": NAMESPACE, "name": "megamon-report"}),
         json!({"verb": "update", "group": "", "resource": "configmaps", "namespace": NAMESPACE, "name": "megamon-report"}),
@@ -385,6 +395,8 @@ fn kustomize_rbac_grants_what_megamon_needs_and_no_more() {
         json!({"verb": "update", "group": "", "resource": "pods", "subresource": "status", "namespace": "team-a"}),
         json!({"verb": "delete", "group": "batch", "resource": "jobs", "namespace": "team-a", "name": "train-0"}),
         json!({"verb": "update", "group": "jobset.x-k8s.io", "resource": "jobsets", "namespace": "team-a"}),
+        json!({"verb": "update", "group": "leaderworkerset.x-k8s.io", "resource": "leaderworkersets", "namespace": "serving"}),
+        json!({"verb": "create", "group": "", "resource": "configmaps", "namespace": NAMESPACE}),
         json!({"verb": "update", "group": "", "resource": "configmaps", "namespace": NAMESPACE, "name": "megamon-config"}),
         json!({"verb": "get", "group": "", "resource": "configmaps", "namespace": "kube-system", "name": "megamon-report"}),
         json!({"verb": "create", "group": "coordination.k8s.io", "resource": "leases", "namespace": "kube-system"}),
@@ -444,6 +456,10 @@ fn kustomize_config_passes_check_config() {
     assert_eq!(
         effective["ReportConfigMapRef"],
         json!({"Namespace": NAMESPACE, "Name": "megamon-report"})
+    );
+    assert_eq!(
+        effective["SliceOwnerMapConfigMapRef"],
+        json!({"Namespace": NAMESPACE, "Name": "megamon-slice-owner-map"})
     );
     assert_eq!(effective["EnableSimulation"], false);
     assert!(!effective["EventsBucketName"].as_str().unwrap().is_empty());
@@ -516,10 +532,22 @@ fn exported_metric_names() -> BTreeSet<String> {
         "megamon_aggregation_duration_seconds_bucket",
         "megamon_aggregation_duration_seconds_sum",
         "megamon_aggregation_duration_seconds_count",
+        "megamon_gcs_latency_seconds_bucket",
+        "megamon_gcs_latency_seconds_sum",
+        "megamon_gcs_latency_seconds_count",
+        "megamon_gke_latency_seconds_bucket",
+        "megamon_gke_latency_seconds_sum",
+        "megamon_gke_latency_seconds_count",
     ]
     .map(String::from)
     .into();
-    for family in ["jobset", "jobset_nodes", "nodepool", "slice"] {
+    for family in [
+        "jobset",
+        "jobset_nodes",
+        "nodepool",
+        "slice",
+        "leaderworkerset",
+    ] {
         for suffix in [
             "up",
             "up_time_seconds",
@@ -534,6 +562,7 @@ fn exported_metric_names() -> BTreeSet<String> {
             "up_time_between_interruption_mean_seconds",
             "up_time_between_interruption_latest_seconds",
             "tpu_chip_count",
+            "provisioning_duration_seconds",
         ] {
             names.insert(format!("megamon_{family}_{suffix}"));
         }

@@ -142,6 +142,11 @@ impl Cluster {
         Cluster::start_with(&[], &["--no-default-crds"])
     }
 
+    /// A simulator that also serves the LeaderWorkerSet CRD.
+    pub fn start_with_lws() -> Cluster {
+        Cluster::start_with(&[], &["--leader-worker-sets"])
+    }
+
     fn start_with(objects: &[serde_json::Value], args: &[&str]) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig = dir.path().join("kubeconfig");

@@ -44,6 +44,10 @@ app.kubernetes.io/component: monitor
 {{- default (printf "%s-report" (include "megamon.fullname" .)) .Values.reportConfigMap.name }}
 {{- end }}
 
+{{- define "megamon.sliceOwnerMapConfigMapName" -}}
+{{- default (printf "%s-slice-owner-map" (include "megamon.fullname" .)) .Values.sliceOwnerMapConfigMap.name }}
+{{- end }}
+
 {{/* config.json: the values' config plus the addresses and report ConfigMap of this release. */}}
 {{- define "megamon.configJSON" -}}
 {{- $c := deepCopy .Values.config }}
@@ -53,5 +57,6 @@ app.kubernetes.io/component: monitor
 {{- $_ := set $c "MetricsAddr" (printf ":%v" .Values.ports.metrics) }}
 {{- $_ := set $c "ProbeAddr" (printf ":%v" .Values.ports.probes) }}
 {{- $_ := set $c "ReportConfigMapRef" (dict "Namespace" .Release.Namespace "Name" (include "megamon.reportConfigMapName" .)) }}
+{{- $_ := set $c "SliceOwnerMapConfigMapRef" (dict "Namespace" .Release.Namespace "Name" (include "megamon.sliceOwnerMapConfigMapName" .)) }}
 {{- toPrettyJson $c }}
 {{- end }}
