@@ -1,28 +1,140 @@
 //! Node readiness (SPEC §2.5) and the node fields MegaMon keeps.
+//!
+//! A 65,536-node cluster lists about 0.9 GB of Node JSON; MegaMon keeps a few
+//! labels and the `Ready` condition of each. [`NodeObject`] is parsed straight
+//! from the API's JSON, skipping everything else without allocating it, and
+//! [`NodeFacts`] shares one copy of each distinct label set ([`NodeLabels`]):
+//! the nodes of a pool carry the same values.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
 use serde::Deserialize;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::blocks::BlockLabels;
-use super::{Condition, ObjectMeta, labels};
+use super::labels;
 
 /// How long a node may be `Unknown` before it counts as not ready (SPEC §2.5).
 pub const DEFAULT_UNKNOWN_GRACE: Duration = Duration::from_secs(180);
 
-/// The fields of a core/v1 Node that MegaMon reads.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct NodeObject {
-    pub metadata: ObjectMeta,
-    pub status: NodeStatus,
+/// The labels of a node the rules read (SPEC §2.2, §2.3, §2.7).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct NodeLabels {
+    /// `cloud.google.com/gke-nodepool`.
+    pub node_pool: Option<String>,
+    /// `cloud.google.com/gke-tpu-topology`: present only on TPU nodes.
+    pub tpu_topology: Option<String>,
+    pub tpu_accelerator: Option<String>,
+    /// `cloud.google.com/gke-accelerator-count`, unparsed.
+    pub accelerator_count: Option<String>,
+    /// The JobSet the TPU provisioner made this node for.
+    pub jobset_namespace: Option<String>,
+    pub jobset_name: Option<String>,
+    /// Empty strings where a label is absent.
+    pub blocks: BlockLabels,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct NodeStatus {
-    pub conditions: Vec<Condition>,
+impl NodeLabels {
+    /// The label keys the rules read.
+    pub const KEYS: [&'static str; 10] = [
+        labels::NODE_POOL,
+        labels::TPU_TOPOLOGY,
+        labels::TPU_ACCELERATOR,
+        labels::ACCELERATOR_COUNT,
+        labels::PROVISIONER_JOBSET_NAMESPACE,
+        labels::PROVISIONER_JOBSET_NAME,
+        labels::TOPOLOGY_BLOCK,
+        labels::TOPOLOGY_SUBBLOCK,
+        labels::RESERVATION_BLOCKS,
+        labels::RESERVATION_SUBBLOCKS,
+    ];
+
+    /// Whether the rules read label `key`.
+    pub fn reads(key: &str) -> bool {
+        Self::KEYS.contains(&key)
+    }
+
+    /// Sets label `key` if the rules read it (else does nothing).
+    pub fn set(&mut self, key: &str, value: String) {
+        match key {
+            labels::NODE_POOL => self.node_pool = Some(value),
+            labels::TPU_TOPOLOGY => self.tpu_topology = Some(value),
+            labels::TPU_ACCELERATOR => self.tpu_accelerator = Some(value),
+            labels::ACCELERATOR_COUNT => self.accelerator_count = Some(value),
+            labels::PROVISIONER_JOBSET_NAMESPACE => self.jobset_namespace = Some(value),
+            labels::PROVISIONER_JOBSET_NAME => self.jobset_name = Some(value),
+            labels::TOPOLOGY_BLOCK => self.blocks.block_id = value,
+            labels::TOPOLOGY_SUBBLOCK => self.blocks.subblock_id = value,
+            labels::RESERVATION_BLOCKS => self.blocks.block_name = value,
+            labels::RESERVATION_SUBBLOCKS => self.blocks.subblock_name = value,
+            _ => {}
+        }
+    }
+
+    /// The labels the rules read out of all of a node's labels.
+    pub fn from_map(all: &BTreeMap<String, String>) -> NodeLabels {
+        let mut out = NodeLabels::default();
+        for key in Self::KEYS {
+            if let Some(v) = all.get(key) {
+                out.set(key, v.clone());
+            }
+        }
+        out
+    }
+
+    /// The JobSet the provisioner made the node for: (namespace, name).
+    pub fn jobset(&self) -> Option<(&str, &str)> {
+        Some((
+            self.jobset_namespace.as_deref()?,
+            self.jobset_name.as_deref()?,
+        ))
+    }
+
+    /// Block labels, if the node has any.
+    pub fn blocks(&self) -> Option<&BlockLabels> {
+        (self.blocks != BlockLabels::default()).then_some(&self.blocks)
+    }
+
+    pub fn is_tpu(&self) -> bool {
+        self.tpu_topology.is_some()
+    }
+}
+
+/// A node's `Ready` condition as the API reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadyStatus {
+    True,
+    False,
+    /// `Unknown` (or any other value), with its `lastTransitionTime` if it parses.
+    Unknown {
+        since: Option<Timestamp>,
+    },
+}
+
+impl ReadyStatus {
+    pub fn from_condition(status: &str, last_transition_time: Option<&str>) -> ReadyStatus {
+        match status {
+            "True" => ReadyStatus::True,
+            "False" => ReadyStatus::False,
+            _ => ReadyStatus::Unknown {
+                since: last_transition_time.and_then(|t| t.parse().ok()),
+            },
+        }
+    }
+}
+
+/// A core/v1 Node as MegaMon reads it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeObject {
+    pub name: String,
+    /// `metadata.resourceVersion`, for the watch that reads it.
+    pub resource_version: Option<String>,
+    pub labels: NodeLabels,
+    /// `None` without a `Ready` condition (a node still registering).
+    pub ready: Option<ReadyStatus>,
 }
 
 /// A node's `Ready` condition as MegaMon keeps it.
@@ -48,26 +160,20 @@ pub enum Readiness {
 }
 
 impl ReadyCondition {
-    /// Reads the condition from a node seen at `observed_at`. `previous` is what
-    /// was known of the same node, so that an Unknown without a transition time
-    /// keeps the time it was first seen Unknown.
-    pub fn from_conditions(
-        conditions: &[Condition],
+    /// The condition of a node reported `reported` at `observed_at`.
+    /// `previous` is what was known of the same node, so that an Unknown
+    /// without a transition time keeps the time it was first seen Unknown.
+    pub fn observe(
+        reported: Option<ReadyStatus>,
         previous: Option<ReadyCondition>,
         observed_at: Timestamp,
     ) -> ReadyCondition {
-        let Some(ready) = conditions.iter().find(|c| c.type_ == "Ready") else {
-            return ReadyCondition::Missing;
-        };
-        match ready.status.as_str() {
-            "True" => ReadyCondition::True,
-            "False" => ReadyCondition::False,
-            _ => {
-                let reported = ready
-                    .last_transition_time
-                    .as_deref()
-                    .and_then(|t| t.parse::<Timestamp>().ok());
-                let since = match (reported, previous) {
+        match reported {
+            None => ReadyCondition::Missing,
+            Some(ReadyStatus::True) => ReadyCondition::True,
+            Some(ReadyStatus::False) => ReadyCondition::False,
+            Some(ReadyStatus::Unknown { since }) => {
+                let since = match (since, previous) {
                     (Some(t), _) => t,
                     (None, Some(ReadyCondition::Unknown { since })) => since,
                     (None, _) => observed_at,
@@ -105,58 +211,308 @@ impl ReadyCondition {
     }
 }
 
-/// What MegaMon keeps of a Node: a few labels and its readiness.
+/// What MegaMon keeps of a Node: its name, its labels (shared with the other
+/// nodes that carry the same) and its readiness.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeFacts {
-    pub name: String,
-    /// `cloud.google.com/gke-nodepool`.
-    pub node_pool: Option<String>,
-    /// `cloud.google.com/gke-tpu-topology`: present only on TPU nodes.
-    pub tpu_topology: Option<String>,
-    pub tpu_accelerator: Option<String>,
-    /// `cloud.google.com/gke-accelerator-count`, unparsed.
-    pub accelerator_count: Option<String>,
-    /// The JobSet the TPU provisioner made this node for: (namespace, name).
-    pub jobset: Option<(String, String)>,
+    pub name: Arc<str>,
+    pub labels: Arc<NodeLabels>,
     pub ready: ReadyCondition,
-    /// Block labels, boxed: most nodes have none, and a node costs little.
-    pub blocks: Option<Box<BlockLabels>>,
 }
 
 impl NodeFacts {
-    /// Extracts the facts of `node` observed at `observed_at`; `previous` is the
-    /// same node's earlier facts, if any.
+    /// The facts of `node` observed at `observed_at`; `previous` is the same
+    /// node's earlier facts, if any. Its labels are a copy of their own: an
+    /// index that keeps many nodes shares them instead (see `NodeFacts::new`).
     pub fn from_object(
         node: &NodeObject,
         previous: Option<&NodeFacts>,
         observed_at: Timestamp,
     ) -> NodeFacts {
-        let label = |k: &str| node.metadata.labels.get(k).cloned();
-        let jobset = match (
-            label(labels::PROVISIONER_JOBSET_NAMESPACE),
-            label(labels::PROVISIONER_JOBSET_NAME),
-        ) {
-            (Some(ns), Some(name)) => Some((ns, name)),
-            _ => None,
-        };
         NodeFacts {
-            name: node.metadata.name.clone(),
-            node_pool: label(labels::NODE_POOL),
-            tpu_topology: label(labels::TPU_TOPOLOGY),
-            tpu_accelerator: label(labels::TPU_ACCELERATOR),
-            accelerator_count: label(labels::ACCELERATOR_COUNT),
-            jobset,
-            ready: ReadyCondition::from_conditions(
-                &node.status.conditions,
-                previous.map(|p| p.ready),
-                observed_at,
-            ),
-            blocks: BlockLabels::from_labels(&node.metadata.labels).map(Box::new),
+            name: node.name.as_str().into(),
+            labels: Arc::new(node.labels.clone()),
+            ready: ReadyCondition::observe(node.ready, previous.map(|p| p.ready), observed_at),
         }
     }
 
+    pub fn node_pool(&self) -> Option<&str> {
+        self.labels.node_pool.as_deref()
+    }
+
+    pub fn tpu_topology(&self) -> Option<&str> {
+        self.labels.tpu_topology.as_deref()
+    }
+
+    pub fn tpu_accelerator(&self) -> Option<&str> {
+        self.labels.tpu_accelerator.as_deref()
+    }
+
+    pub fn accelerator_count(&self) -> Option<&str> {
+        self.labels.accelerator_count.as_deref()
+    }
+
+    pub fn jobset(&self) -> Option<(&str, &str)> {
+        self.labels.jobset()
+    }
+
+    pub fn blocks(&self) -> Option<&BlockLabels> {
+        self.labels.blocks()
+    }
+
     pub fn is_tpu(&self) -> bool {
-        self.tpu_topology.is_some()
+        self.labels.is_tpu()
+    }
+}
+
+// Parsing: straight from the API's JSON into a `NodeObject`. Keys are
+// borrowed from the input where it allows; values of labels and conditions
+// the rules do not read are skipped without being built.
+
+impl<'de> Deserialize<'de> for NodeObject {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<NodeObject, D::Error> {
+        d.deserialize_map(NodeVisitor)
+    }
+}
+
+/// A string borrowed from the input when it has no escapes, else owned.
+struct Text<'de>(std::borrow::Cow<'de, str>);
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Text<'de>, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(std::borrow::Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Text<'de>, E> {
+                Ok(Text(std::borrow::Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+type Key<'de> = Text<'de>;
+
+struct NodeVisitor;
+
+impl<'de> Visitor<'de> for NodeVisitor {
+    type Value = NodeObject;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a Node")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NodeObject, A::Error> {
+        let mut node = NodeObject::default();
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            match &*key {
+                "metadata" => map.next_value_seed(Metadata(&mut node))?,
+                "status" => node.ready = map.next_value_seed(Status)?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(node)
+    }
+}
+
+/// `metadata`: name, resourceVersion and the labels the rules read.
+struct Metadata<'a>(&'a mut NodeObject);
+
+impl<'de> DeserializeSeed<'de> for Metadata<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Metadata<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("object metadata")
+    }
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            match &*key {
+                "name" => self.0.name = map.next_value::<Option<String>>()?.unwrap_or_default(),
+                "resourceVersion" => self.0.resource_version = map.next_value()?,
+                "labels" => map.next_value_seed(Labels(&mut self.0.labels))?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Labels<'a>(&'a mut NodeLabels);
+
+impl<'de> DeserializeSeed<'de> for Labels<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Labels<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a map of labels")
+    }
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            if NodeLabels::reads(&key) {
+                let value: Option<String> = map.next_value()?;
+                self.0.set(&key, value.unwrap_or_default());
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `status`: the `Ready` condition only.
+struct Status;
+
+impl<'de> DeserializeSeed<'de> for Status {
+    type Value = Option<ReadyStatus>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Status {
+    type Value = Option<ReadyStatus>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a node status")
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut ready = None;
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            if &*key == "conditions" {
+                ready = map.next_value_seed(Conditions)?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(ready)
+    }
+}
+
+/// `status.conditions`: the first `Ready` one.
+struct Conditions;
+
+impl<'de> DeserializeSeed<'de> for Conditions {
+    type Value = Option<ReadyStatus>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Conditions {
+    type Value = Option<ReadyStatus>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of conditions")
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut ready = None;
+        while let Some(condition) = seq.next_element::<Condition<'de>>()? {
+            if ready.is_none() && condition.type_.as_deref() == Some("Ready") {
+                ready = Some(ReadyStatus::from_condition(
+                    condition.status.as_deref().unwrap_or_default(),
+                    condition.last_transition_time.as_deref(),
+                ));
+            }
+        }
+        Ok(ready)
+    }
+}
+
+/// One condition: the three fields read, borrowed from the input where it allows.
+#[derive(Default)]
+struct Condition<'de> {
+    type_: Option<Text<'de>>,
+    status: Option<Text<'de>>,
+    last_transition_time: Option<Text<'de>>,
+}
+
+impl<'de> Deserialize<'de> for Condition<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Condition<'de>, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Condition<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a condition")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Condition<'de>, A::Error> {
+                let mut c = Condition::default();
+                while let Some(key) = map.next_key::<Key<'de>>()? {
+                    match &*key {
+                        "type" => c.type_ = map.next_value()?,
+                        "status" => c.status = map.next_value()?,
+                        "lastTransitionTime" => c.last_transition_time = map.next_value()?,
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(c)
+            }
+        }
+        d.deserialize_map(V)
     }
 }
 
@@ -276,9 +632,77 @@ mod tests {
     #[test]
     fn labels_are_kept() {
         let f = NodeFacts::from_object(&node(Some("True"), None), None, ts("2024-01-01T00:00:00Z"));
-        assert_eq!(f.node_pool.as_deref(), Some("pool-a"));
+        assert_eq!(f.node_pool(), Some("pool-a"));
         assert!(f.is_tpu());
-        assert_eq!(f.accelerator_count.as_deref(), Some("4"));
-        assert_eq!(f.jobset, Some(("default".into(), "js".into())));
+        assert_eq!(f.accelerator_count(), Some("4"));
+        assert_eq!(f.jobset(), Some(("default", "js")));
+        assert_eq!(f.blocks(), None);
+    }
+
+    #[test]
+    fn parsing_keeps_only_what_the_rules_read() {
+        let n: NodeObject = serde_json::from_str(
+            r#"{"apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": "n\u0031", "resourceVersion": "42", "uid": "x",
+                    "labels": {"cloud.google.com/gke-nodepool": "p", "kubernetes.io/hostname": "n1",
+                               "cloud.google.com/gce-topology-block": "b7"},
+                    "annotations": {"big": "xxxxxxxx"},
+                    "managedFields": [{"manager": "kubelet", "fieldsV1": {"f:status": {}}}]},
+                "spec": {"podCIDR": "10.0.0.0/24"},
+                "status": {"conditions": [
+                    {"type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory"},
+                    {"type": "Ready", "status": "Unknown", "lastTransitionTime": "2024-01-01T00:00:00Z"}],
+                    "images": [{"names": ["a"], "sizeBytes": 1}]}}"#,
+        )
+        .expect("parses");
+        assert_eq!(n.name, "n1", "escapes are decoded");
+        assert_eq!(n.resource_version.as_deref(), Some("42"));
+        assert_eq!(
+            n.labels,
+            NodeLabels {
+                node_pool: Some("p".into()),
+                blocks: BlockLabels {
+                    block_id: "b7".into(),
+                    ..BlockLabels::default()
+                },
+                ..NodeLabels::default()
+            }
+        );
+        assert_eq!(
+            n.ready,
+            Some(ReadyStatus::Unknown {
+                since: Some(ts("2024-01-01T00:00:00Z"))
+            })
+        );
+        // Nulls and missing parts.
+        let bare: NodeObject = serde_json::from_str(
+            r#"{"metadata": {"name": "m", "labels": null}, "status": {"conditions": null}}"#,
+        )
+        .expect("parses");
+        assert_eq!(bare.labels, NodeLabels::default());
+        assert_eq!(bare.ready, None);
+        assert!(
+            serde_json::from_str::<NodeObject>(
+                r#"{"metadata": {"labels": {"cloud.google.com/gke-nodepool": 3}}}"#
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn labels_from_a_map_match_the_parsed_ones() {
+        let all: BTreeMap<String, String> = [
+            (labels::NODE_POOL, "p"),
+            (labels::PROVISIONER_JOBSET_NAMESPACE, "ns"),
+            (labels::RESERVATION_SUBBLOCKS, "rs"),
+            ("other", "x"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let l = NodeLabels::from_map(&all);
+        assert_eq!(l.node_pool.as_deref(), Some("p"));
+        assert_eq!(l.jobset(), None, "a JobSet needs both labels");
+        assert_eq!(l.blocks().map(|b| b.subblock_name.as_str()), Some("rs"));
     }
 }

@@ -101,9 +101,9 @@ impl NodePoolFacts {
 /// A pool's node count from a node's `gke-tpu-topology` and
 /// `gke-accelerator-count` labels.
 pub fn expected_nodes_from_labels(node: &NodeFacts) -> Result<u64, TopologyError> {
-    let topology = node.tpu_topology.as_deref().unwrap_or_default();
+    let topology = node.tpu_topology().unwrap_or_default();
     let chips = chips(topology)?;
-    let count = node.accelerator_count.as_deref().unwrap_or_default();
+    let count = node.accelerator_count().unwrap_or_default();
     match count.parse::<u64>() {
         Ok(per_node) if per_node > 0 => Ok(chips / per_node),
         _ => Err(TopologyError::MachineType(format!(
@@ -118,7 +118,7 @@ pub fn expected_nodes_from_labels(node: &NodeFacts) -> Result<u64, TopologyError
 pub fn simulated_pools<'a>(nodes: impl IntoIterator<Item = &'a NodeFacts>) -> Vec<NodePoolFacts> {
     let mut first: BTreeMap<&str, &NodeFacts> = BTreeMap::new();
     for node in nodes {
-        let (Some(pool), true) = (node.node_pool.as_deref(), node.is_tpu()) else {
+        let (Some(pool), true) = (node.node_pool(), node.is_tpu()) else {
             continue;
         };
         let entry = first.entry(pool).or_insert(node);
@@ -130,11 +130,11 @@ pub fn simulated_pools<'a>(nodes: impl IntoIterator<Item = &'a NodeFacts>) -> Ve
         .into_iter()
         .map(|(pool, node)| NodePoolFacts {
             name: pool.to_string(),
-            tpu_topology: node.tpu_topology.clone().unwrap_or_default(),
+            tpu_topology: node.tpu_topology().unwrap_or_default().to_string(),
             machine_type: SIMULATED_MACHINE_TYPE.to_string(),
             status: "RUNNING".to_string(),
             spot: false,
-            accelerator: node.tpu_accelerator.clone().unwrap_or_default(),
+            accelerator: node.tpu_accelerator().unwrap_or_default().to_string(),
         })
         .collect()
 }
@@ -142,7 +142,7 @@ pub fn simulated_pools<'a>(nodes: impl IntoIterator<Item = &'a NodeFacts>) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entity::node::ReadyCondition;
+    use crate::entity::node::{NodeLabels, ReadyCondition};
 
     fn pool(topology: &str, machine: &str, status: &str) -> NodePoolFacts {
         NodePoolFacts {
@@ -158,13 +158,14 @@ mod tests {
     fn node(name: &str, pool: &str, topology: Option<&str>, count: Option<&str>) -> NodeFacts {
         NodeFacts {
             name: name.into(),
-            node_pool: Some(pool.into()),
-            tpu_topology: topology.map(Into::into),
-            tpu_accelerator: Some("tpu7x".into()),
-            accelerator_count: count.map(Into::into),
-            jobset: None,
+            labels: std::sync::Arc::new(NodeLabels {
+                node_pool: Some(pool.into()),
+                tpu_topology: topology.map(Into::into),
+                tpu_accelerator: Some("tpu7x".into()),
+                accelerator_count: count.map(Into::into),
+                ..NodeLabels::default()
+            }),
             ready: ReadyCondition::True,
-            blocks: None,
         }
     }
 

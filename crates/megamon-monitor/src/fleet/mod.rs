@@ -38,13 +38,25 @@ pub use scheduling::JobPlacement;
 pub use settings::FleetSettings;
 
 /// A report from a watch or poll about one kind of object.
+///
+/// A list (or re-list) arrives in parts, `Listing`, `Listed`..., `Reset`, so
+/// that a 65,536-node list is never held whole between the watch and its
+/// index: the index stages the parts aside and swaps them in at `Reset`. What
+/// the fleet sees is unchanged: nothing until the `Reset`, then the complete
+/// set at once.
 #[derive(Debug, Clone)]
 pub enum Change<T> {
     /// An object was added or modified.
     Apply(T),
     /// The object with this key is gone.
     Delete(String),
-    /// The complete current set (a list or re-list): anything not in it is gone.
+    /// A list starts (or starts over): whatever an unfinished list staged is dropped.
+    Listing,
+    /// Objects of the list in progress: staged, not yet visible.
+    Listed(Vec<T>),
+    /// The list is complete: the objects listed since `Listing` and these are
+    /// the complete current set; anything not in it is gone. Without a
+    /// `Listing` before it, these alone are the complete set.
     Reset(Vec<T>),
 }
 

@@ -20,7 +20,7 @@ impl Indexes {
     /// Leader pods whose node belongs to a current pool, with that pool.
     fn placed_pods(&self) -> impl Iterator<Item = (&LeaderPod, String)> {
         self.leader_pods.all().filter_map(|pod| {
-            let pool = self.nodes.get(&pod.node_name)?.node_pool.clone()?;
+            let pool = self.nodes.get(&pod.node_name)?.node_pool()?.to_string();
             self.pool_exists(&pool).then_some((pod, pool))
         })
     }
@@ -33,7 +33,7 @@ impl Indexes {
                 let blocks = self
                     .nodes
                     .get(&pod.node_name)
-                    .and_then(|n| n.blocks.as_deref())
+                    .and_then(|n| n.blocks())
                     .cloned()
                     .unwrap_or_else(BlockLabels::default);
                 let job = ScheduledJob {

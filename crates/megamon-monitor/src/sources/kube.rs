@@ -46,14 +46,20 @@ fn is_not_served(err: &watcher::Error) -> bool {
     }
 }
 
-/// Follows one resource. A (re-)list is buffered from `Init` to `InitDone` and
-/// sent as one reset, so the fleet never sees a half-listed state.
+/// Listed objects sent to the fleet at a time: a list is passed on in parts
+/// as it arrives (the index stages them), never held whole here.
+const LIST_PART: usize = 256;
+
+/// Follows one resource. A (re-)list is sent as `Listing`, `Listed` parts and
+/// a final `Reset`: the index shows the complete list at once, never half of one.
 async fn follow<R: Watched>(api: Api<R>, tx: mpsc::Sender<Stamped>) {
     let what = R::WHAT;
     let mut stream = watcher::watcher(api, R::watcher_config())
         .default_backoff()
         .boxed();
-    let mut listing: Option<Vec<R::Facts>> = None;
+    // The part of the list in progress not yet sent, and how many were listed.
+    let mut part: Vec<R::Facts> = Vec::new();
+    let mut listed = 0usize;
     // Whether the resource is currently not served (its CRD is not installed).
     let mut absent = false;
     loop {
@@ -72,11 +78,10 @@ async fn follow<R: Watched>(api: Api<R>, tx: mpsc::Sender<Stamped>) {
                             watch = what,
                             "the cluster does not serve this resource (is its CRD installed?); counting none until it does"
                         );
-                        let update = Stamped {
-                            at: Timestamp::now(),
-                            update: R::update(Change::Reset(Vec::new())),
-                        };
-                        if tx.send(update).await.is_err() {
+                        part.clear();
+                        if !send::<R>(&tx, Change::Listing).await
+                            || !send::<R>(&tx, Change::Reset(Vec::new())).await
+                        {
                             return;
                         }
                     }
@@ -88,7 +93,6 @@ async fn follow<R: Watched>(api: Api<R>, tx: mpsc::Sender<Stamped>) {
             }
         };
         absent = false;
-        let at = Timestamp::now();
         let change = match event {
             Event::Apply(obj) => {
                 let key = obj.key();
@@ -101,27 +105,35 @@ async fn follow<R: Watched>(api: Api<R>, tx: mpsc::Sender<Stamped>) {
             Event::Delete(obj) => Change::Delete(obj.key()),
             Event::Init => {
                 tracing::debug!(watch = what, "listing");
-                listing = Some(Vec::new());
-                continue;
+                part.clear();
+                listed = 0;
+                Change::Listing
             }
             Event::InitApply(obj) => {
-                if let (Some(list), Some(facts)) = (listing.as_mut(), obj.facts()) {
-                    list.push(facts);
+                let Some(facts) = obj.facts() else { continue };
+                part.push(facts);
+                listed += 1;
+                if part.len() < LIST_PART {
+                    continue;
                 }
-                continue;
+                Change::Listed(std::mem::replace(&mut part, Vec::with_capacity(LIST_PART)))
             }
             Event::InitDone => {
-                let all = listing.take().unwrap_or_default();
-                tracing::info!(watch = what, objects = all.len(), "listed");
-                Change::Reset(all)
+                tracing::info!(watch = what, objects = listed, "listed");
+                Change::Reset(std::mem::take(&mut part))
             }
         };
-        let update = Stamped {
-            at,
-            update: R::update(change),
-        };
-        if tx.send(update).await.is_err() {
+        if !send::<R>(&tx, change).await {
             return;
         }
     }
+}
+
+/// Sends a change stamped now; false once the fleet is gone.
+async fn send<R: Watched>(tx: &mpsc::Sender<Stamped>, change: Change<R::Facts>) -> bool {
+    let update = Stamped {
+        at: Timestamp::now(),
+        update: R::update(change),
+    };
+    tx.send(update).await.is_ok()
 }

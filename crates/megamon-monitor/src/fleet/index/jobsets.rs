@@ -34,8 +34,10 @@ impl Indexes {
         let mut touched = Touched::default();
         match &change {
             Change::Apply(js) => warn_topology(js, warnings),
-            Change::Reset(all) => all.iter().for_each(|js| warn_topology(js, warnings)),
-            Change::Delete(_) => {}
+            Change::Reset(all) | Change::Listed(all) => {
+                all.iter().for_each(|js| warn_topology(js, warnings))
+            }
+            Change::Delete(_) | Change::Listing => {}
         }
         self.jobsets
             .apply(change, &mut touched.jobsets, &mut touched.owners);

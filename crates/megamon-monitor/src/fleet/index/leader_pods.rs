@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use super::Staged;
 use crate::fleet::Change;
 
 /// A JobSet leader pod (`job-completion-index=0`, scheduled), reduced to what
@@ -33,11 +34,15 @@ pub(crate) struct LeaderPodIndex {
     by_key: BTreeMap<String, LeaderPod>,
     /// (namespace, JobSet name) → its leader pods' keys.
     by_jobset: HashMap<(String, String), BTreeSet<String>>,
+    staged: Staged<LeaderPod>,
 }
 
 impl LeaderPodIndex {
     /// Folds a change in; returns whether anything changed.
     pub fn apply(&mut self, change: Change<LeaderPod>) -> bool {
+        let Some(change) = self.staged.stage(change) else {
+            return false;
+        };
         match change {
             Change::Apply(pod) => {
                 if self.by_key.get(&pod.key()) == Some(&pod) {
@@ -60,6 +65,7 @@ impl LeaderPodIndex {
                 }
                 true
             }
+            Change::Listing | Change::Listed(_) => false,
         }
     }
 

@@ -33,8 +33,8 @@ impl Indexes {
         let mut touched = Touched::default();
         match &change {
             Change::Apply(l) => warn(l, warnings),
-            Change::Reset(all) => all.iter().for_each(|l| warn(l, warnings)),
-            Change::Delete(_) => {}
+            Change::Reset(all) | Change::Listed(all) => all.iter().for_each(|l| warn(l, warnings)),
+            Change::Delete(_) | Change::Listing => {}
         }
         self.lws
             .apply(change, &mut touched.lws, &mut touched.owners);

@@ -15,7 +15,7 @@ use std::collections::{BTreeSet, HashSet};
 use megamon_core::entity::blocks::BlockLabels;
 use megamon_core::entity::slice::{Owner, OwnerRef};
 
-use super::FleetSettings;
+use super::{Change, FleetSettings};
 
 /// Everything the watches and polls reported, as facts.
 #[derive(Debug)]
@@ -71,6 +71,40 @@ impl Indexes {
     pub fn jobset_blocks(&self, namespace: &str, name: &str) -> BlockLabels {
         let nodes = self.leader_pods.nodes_of_jobset(namespace, name);
         self.nodes.blocks(nodes)
+    }
+}
+
+/// The parts of a list in progress, for an index that takes a list whole.
+#[derive(Debug)]
+pub(crate) struct Staged<T>(Vec<T>);
+
+impl<T> Default for Staged<T> {
+    fn default() -> Self {
+        Staged(Vec::new())
+    }
+}
+
+impl<T> Staged<T> {
+    /// Keeps the parts of a list aside; returns the change to apply now:
+    /// `Apply` and `Delete` as they are, a `Reset` of everything listed once
+    /// the list completes, nothing while it is in progress.
+    pub fn stage(&mut self, change: Change<T>) -> Option<Change<T>> {
+        match change {
+            Change::Listing => {
+                self.0.clear();
+                None
+            }
+            Change::Listed(mut part) => {
+                self.0.append(&mut part);
+                None
+            }
+            Change::Reset(rest) => {
+                let mut all = std::mem::take(&mut self.0);
+                all.extend(rest);
+                Some(Change::Reset(all))
+            }
+            other => Some(other),
+        }
     }
 }
 

@@ -76,11 +76,8 @@ pub(crate) const NODE_POOLS: FamilyRule = FamilyRule {
         let counts = idx.nodes.pool_counts(name, now);
         match pool.upness(counts, idx.nodes.pool_members(name).next()) {
             Ok(mut u) => {
-                let blocks = BlockLabels::consensus(
-                    idx.nodes
-                        .pool_members(name)
-                        .filter_map(|n| n.blocks.as_deref()),
-                );
+                let blocks =
+                    BlockLabels::consensus(idx.nodes.pool_members(name).filter_map(|n| n.blocks()));
                 blocks.apply(&mut u.attrs, BlockScope::All);
                 Some(u)
             }

@@ -1,12 +1,18 @@
 //! Nodes: readiness (SPEC §2.5), grouped by node pool and by the JobSet the
 //! TPU provisioner made them for, with the times Unknown nodes stop counting.
+//!
+//! Sized for 65,536 nodes: a node is its name, a pointer to its label set
+//! (one shared copy per distinct set: the nodes of a pool share theirs) and
+//! its readiness. A list is built aside page by page and swapped in whole
+//! when it completes, so no list is ever held twice.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
 use megamon_core::entity::blocks::BlockLabels;
-use megamon_core::entity::node::{NodeFacts, NodeObject, Readiness};
+use megamon_core::entity::node::{NodeFacts, NodeLabels, NodeObject, Readiness, ReadyCondition};
 use megamon_core::upness::Counts;
 
 use super::Touched;
@@ -15,117 +21,144 @@ use crate::fleet::Change;
 #[derive(Debug)]
 pub(crate) struct NodeIndex {
     grace: Duration,
-    nodes: HashMap<String, NodeFacts>,
+    live: Nodes,
+    /// A list in progress, swapped in when it completes.
+    staged: Option<Nodes>,
+    label_sets: LabelSets,
+}
+
+/// One consistent set of nodes and its side indexes.
+#[derive(Debug, Default)]
+struct Nodes {
+    nodes: HashMap<Arc<str>, NodeFacts>,
     /// Pool name → its TPU nodes.
-    pool_members: HashMap<String, BTreeSet<String>>,
-    /// (namespace, name) of a JobSet → the nodes provisioned for it.
-    jobset_members: HashMap<(String, String), BTreeSet<String>>,
+    pool_members: HashMap<String, BTreeSet<Arc<str>>>,
+    /// JobSet namespace → name → the nodes provisioned for it.
+    jobset_members: HashMap<String, HashMap<String, BTreeSet<Arc<str>>>>,
     /// When each Unknown node stops counting as unknown: (time, node).
-    unknown_expiries: BTreeSet<(Timestamp, String)>,
+    unknown_expiries: BTreeSet<(Timestamp, Arc<str>)>,
+}
+
+/// One shared copy of each distinct label set.
+#[derive(Debug, Default)]
+struct LabelSets {
+    sets: HashSet<Arc<NodeLabels>>,
+    /// How many sets were left by the last pruning.
+    after_prune: usize,
+}
+
+impl LabelSets {
+    fn share(&mut self, labels: NodeLabels) -> Arc<NodeLabels> {
+        if let Some(shared) = self.sets.get(&labels) {
+            return shared.clone();
+        }
+        let shared = Arc::new(labels);
+        self.sets.insert(shared.clone());
+        // Sets of deleted nodes (pools and JobSets come and go) are dropped
+        // once as many again have been added: amortised O(1), bounded memory.
+        if self.sets.len() > 2 * self.after_prune.max(32) {
+            self.prune();
+        }
+        shared
+    }
+
+    /// Drops the sets no node uses any more.
+    fn prune(&mut self) {
+        self.sets.retain(|s| Arc::strong_count(s) > 1);
+        self.after_prune = self.sets.len();
+    }
 }
 
 impl NodeIndex {
     pub fn new(grace: Duration) -> Self {
         NodeIndex {
             grace,
-            nodes: HashMap::new(),
-            pool_members: HashMap::new(),
-            jobset_members: HashMap::new(),
-            unknown_expiries: BTreeSet::new(),
+            live: Nodes::default(),
+            staged: None,
+            label_sets: LabelSets::default(),
         }
     }
 
     /// Folds a change in, observed at `at`; returns the pools and JobSets
-    /// whose nodes changed (nothing for a reset: the fleet re-evaluates
-    /// every family that depends on nodes then).
+    /// whose nodes changed (nothing for a list: the fleet re-evaluates every
+    /// family that depends on nodes when it completes).
     pub fn apply(&mut self, change: Change<NodeObject>, at: Timestamp) -> Touched {
         let mut touched = Touched::default();
         match change {
             Change::Apply(node) => {
-                let previous = self.remove(&node.metadata.name);
-                let facts = NodeFacts::from_object(&node, previous.as_ref(), at);
+                let previous = self.live.remove(&node.name, self.grace);
                 add_touched(&mut touched, previous.as_ref());
+                let facts = self.facts(node, previous.as_ref().map(|p| p.ready), at);
                 add_touched(&mut touched, Some(&facts));
-                self.insert(facts);
+                self.live.insert(facts, self.grace);
             }
             Change::Delete(name) => {
-                let previous = self.remove(&name);
+                let previous = self.live.remove(&name, self.grace);
                 add_touched(&mut touched, previous.as_ref());
             }
-            Change::Reset(all) => {
-                let mut previous = std::mem::take(&mut self.nodes);
-                self.pool_members.clear();
-                self.jobset_members.clear();
-                self.unknown_expiries.clear();
-                for node in all {
-                    let before = previous.remove(&node.metadata.name);
-                    let facts = NodeFacts::from_object(&node, before.as_ref(), at);
-                    self.insert(facts);
-                }
+            Change::Listing => self.staged = Some(Nodes::default()),
+            Change::Listed(part) => self.stage(part, at),
+            Change::Reset(rest) => {
+                self.stage(rest, at);
+                self.live = self.staged.take().unwrap_or_default();
+                self.label_sets.prune();
             }
         }
         touched
     }
 
-    fn insert(&mut self, facts: NodeFacts) {
-        if let (Some(pool), true) = (&facts.node_pool, facts.is_tpu()) {
-            self.pool_members
-                .entry(pool.clone())
-                .or_default()
-                .insert(facts.name.clone());
+    /// Adds listed nodes to the list in progress. A node's readiness carries
+    /// over from the live index (an Unknown without a time keeps its first sighting).
+    fn stage(&mut self, part: Vec<NodeObject>, at: Timestamp) {
+        let mut staged = self.staged.take().unwrap_or_default();
+        for node in part {
+            let previous = self.live.nodes.get(node.name.as_str()).map(|p| p.ready);
+            let facts = self.facts(node, previous, at);
+            staged.insert(facts, self.grace);
         }
-        if let Some(js) = &facts.jobset {
-            self.jobset_members
-                .entry(js.clone())
-                .or_default()
-                .insert(facts.name.clone());
-        }
-        if let Some(when) = facts.ready.expires_at(self.grace) {
-            self.unknown_expiries.insert((when, facts.name.clone()));
-        }
-        self.nodes.insert(facts.name.clone(), facts);
+        self.staged = Some(staged);
     }
 
-    fn remove(&mut self, name: &str) -> Option<NodeFacts> {
-        let facts = self.nodes.remove(name)?;
-        if let Some(pool) = &facts.node_pool {
-            remove_member(&mut self.pool_members, pool, name);
+    fn facts(
+        &mut self,
+        node: NodeObject,
+        previous: Option<ReadyCondition>,
+        at: Timestamp,
+    ) -> NodeFacts {
+        NodeFacts {
+            name: node.name.into(),
+            labels: self.label_sets.share(node.labels),
+            ready: ReadyCondition::observe(node.ready, previous, at),
         }
-        if let Some(js) = &facts.jobset {
-            remove_member(&mut self.jobset_members, js, name);
-        }
-        if let Some(when) = facts.ready.expires_at(self.grace) {
-            self.unknown_expiries.remove(&(when, name.to_string()));
-        }
-        Some(facts)
     }
 
     pub fn get(&self, name: &str) -> Option<&NodeFacts> {
-        self.nodes.get(name)
+        self.live.nodes.get(name)
     }
 
     /// The next time a node's Unknown grace period ends.
     pub fn next_expiry(&self) -> Option<Timestamp> {
-        self.unknown_expiries.first().map(|(t, _)| *t)
+        self.live.unknown_expiries.first().map(|(t, _)| *t)
     }
 
     /// Takes the next grace period that ended by `now`: when it ended and
     /// what that touches.
     pub fn pop_expired(&mut self, now: Timestamp) -> Option<(Timestamp, Touched)> {
-        let (when, name) = self.unknown_expiries.first().cloned()?;
+        let (when, name) = self.live.unknown_expiries.first().cloned()?;
         if when > now {
             return None;
         }
-        self.unknown_expiries.remove(&(when, name.clone()));
+        self.live.unknown_expiries.remove(&(when, name.clone()));
         let mut touched = Touched::default();
-        add_touched(&mut touched, self.nodes.get(&name));
+        add_touched(&mut touched, self.live.nodes.get(&name));
         Some((when, touched))
     }
 
-    fn counts<'a>(&self, names: impl IntoIterator<Item = &'a String>, now: Timestamp) -> Counts {
+    fn counts<'a>(&self, names: impl IntoIterator<Item = &'a Arc<str>>, now: Timestamp) -> Counts {
         let mut counts = Counts::default();
         for name in names {
             match self
+                .live
                 .nodes
                 .get(name)
                 .map(|n| n.ready.readiness(now, self.grace))
@@ -140,27 +173,32 @@ impl NodeIndex {
 
     /// Readiness of a pool's TPU nodes at `now`.
     pub fn pool_counts(&self, pool: &str, now: Timestamp) -> Counts {
-        self.counts(self.pool_members.get(pool).into_iter().flatten(), now)
+        self.counts(self.live.pool_members.get(pool).into_iter().flatten(), now)
     }
 
     /// Readiness of the nodes provisioned for a JobSet at `now`.
     pub fn jobset_counts(&self, namespace: &str, name: &str, now: Timestamp) -> Counts {
-        let key = (namespace.to_string(), name.to_string());
-        self.counts(self.jobset_members.get(&key).into_iter().flatten(), now)
+        let members = self
+            .live
+            .jobset_members
+            .get(namespace)
+            .and_then(|names| names.get(name));
+        self.counts(members.into_iter().flatten(), now)
     }
 
     /// A pool's TPU nodes, by name.
     pub fn pool_members(&self, pool: &str) -> impl Iterator<Item = &NodeFacts> {
-        self.pool_members
+        self.live
+            .pool_members
             .get(pool)
             .into_iter()
             .flatten()
-            .filter_map(|n| self.nodes.get(n))
+            .filter_map(|n| self.live.nodes.get(n))
     }
 
     /// Pools that have TPU nodes, sorted.
     pub fn pools_with_nodes(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.pool_members.keys().cloned().collect();
+        let mut names: Vec<String> = self.live.pool_members.keys().cloned().collect();
         names.sort();
         names
     }
@@ -170,30 +208,206 @@ impl NodeIndex {
         BlockLabels::consensus(
             names
                 .into_iter()
-                .filter_map(|n| self.nodes.get(n)?.blocks.as_deref()),
+                .filter_map(|n| self.live.nodes.get(n)?.blocks()),
         )
+    }
+}
+
+impl Nodes {
+    fn insert(&mut self, facts: NodeFacts, grace: Duration) {
+        if let (Some(pool), true) = (facts.node_pool(), facts.is_tpu()) {
+            self.pool_members
+                .entry(pool.to_string())
+                .or_default()
+                .insert(facts.name.clone());
+        }
+        if let Some((namespace, name)) = facts.jobset() {
+            self.jobset_members
+                .entry(namespace.to_string())
+                .or_default()
+                .entry(name.to_string())
+                .or_default()
+                .insert(facts.name.clone());
+        }
+        if let Some(when) = facts.ready.expires_at(grace) {
+            self.unknown_expiries.insert((when, facts.name.clone()));
+        }
+        // A node listed twice replaces its first listing.
+        if let Some(old) = self.nodes.insert(facts.name.clone(), facts) {
+            self.unlink(&old, grace);
+        }
+    }
+
+    fn remove(&mut self, name: &str, grace: Duration) -> Option<NodeFacts> {
+        let facts = self.nodes.remove(name)?;
+        self.unlink(&facts, grace);
+        Some(facts)
+    }
+
+    /// Removes a node's entries from the side indexes, unless the node now
+    /// in `nodes` under its name (a replacement) needs the same ones.
+    fn unlink(&mut self, old: &NodeFacts, grace: Duration) {
+        let current = self.nodes.get(&old.name);
+        let name = &old.name;
+        if let Some(pool) = old.node_pool()
+            && current.is_none_or(|c| !(c.is_tpu() && c.node_pool() == Some(pool)))
+            && let Some(members) = self.pool_members.get_mut(pool)
+        {
+            members.remove(name);
+            if members.is_empty() {
+                self.pool_members.remove(pool);
+            }
+        }
+        if let Some((namespace, js)) = old.jobset()
+            && current.is_none_or(|c| c.jobset() != Some((namespace, js)))
+            && let Some(names) = self.jobset_members.get_mut(namespace)
+        {
+            if let Some(members) = names.get_mut(js) {
+                members.remove(name);
+                if members.is_empty() {
+                    names.remove(js);
+                }
+            }
+            if names.is_empty() {
+                self.jobset_members.remove(namespace);
+            }
+        }
+        if let Some(when) = old.ready.expires_at(grace)
+            && current.is_none_or(|c| c.ready.expires_at(grace) != Some(when))
+        {
+            self.unknown_expiries.remove(&(when, name.clone()));
+        }
     }
 }
 
 fn add_touched(touched: &mut Touched, node: Option<&NodeFacts>) {
     let Some(node) = node else { return };
-    if let Some(pool) = &node.node_pool {
-        touched.pools.insert(pool.clone());
+    if let Some(pool) = node.node_pool() {
+        touched.pools.insert(pool.to_string());
     }
-    if let Some(js) = &node.jobset {
-        touched.jobset_names.insert(js.clone());
+    if let Some((namespace, name)) = node.jobset() {
+        touched
+            .jobset_names
+            .insert((namespace.to_string(), name.to_string()));
     }
 }
 
-fn remove_member<K: std::hash::Hash + Eq>(
-    map: &mut HashMap<K, BTreeSet<String>>,
-    key: &K,
-    name: &str,
-) {
-    if let Some(members) = map.get_mut(key) {
-        members.remove(name);
-        if members.is_empty() {
-            map.remove(key);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use megamon_core::entity::node::ReadyStatus;
+
+    fn t(secs: i64) -> Timestamp {
+        Timestamp::from_second(1_700_000_000 + secs).expect("valid")
+    }
+
+    fn node(name: &str, pool: &str, ready: Option<ReadyStatus>) -> NodeObject {
+        NodeObject {
+            name: name.into(),
+            resource_version: None,
+            labels: NodeLabels {
+                node_pool: Some(pool.into()),
+                tpu_topology: Some("4x4".into()),
+                jobset_namespace: Some("ns".into()),
+                jobset_name: Some(format!("js-{pool}")),
+                ..NodeLabels::default()
+            },
+            ready,
         }
+    }
+
+    const UNKNOWN: Option<ReadyStatus> = Some(ReadyStatus::Unknown { since: None });
+    const READY: Option<ReadyStatus> = Some(ReadyStatus::True);
+    const GRACE: Duration = Duration::from_secs(180);
+
+    #[test]
+    fn a_list_in_progress_is_invisible_until_it_completes() {
+        let mut idx = NodeIndex::new(GRACE);
+        idx.apply(Change::Reset(vec![node("old", "a", READY)]), t(0));
+        idx.apply(Change::Listing, t(1));
+        idx.apply(Change::Listed(vec![node("n1", "a", READY)]), t(1));
+        idx.apply(Change::Listed(vec![node("n2", "b", UNKNOWN)]), t(2));
+        // Still the old list.
+        assert!(idx.get("old").is_some());
+        assert!(idx.get("n1").is_none());
+        assert_eq!(idx.pools_with_nodes(), ["a"]);
+        assert_eq!(idx.next_expiry(), None);
+        idx.apply(Change::Reset(vec![node("n3", "b", READY)]), t(3));
+        assert!(idx.get("old").is_none());
+        assert_eq!(idx.pools_with_nodes(), ["a", "b"]);
+        assert_eq!(
+            idx.pool_counts("b", t(3)),
+            Counts {
+                ready: 1,
+                unknown: 1
+            }
+        );
+        assert_eq!(idx.jobset_counts("ns", "js-a", t(3)).ready, 1);
+        // n2 was staged at t(2): that is when it was first seen Unknown.
+        assert_eq!(idx.next_expiry(), Some(t(2) + GRACE));
+    }
+
+    #[test]
+    fn a_list_that_starts_over_drops_what_it_staged() {
+        let mut idx = NodeIndex::new(GRACE);
+        idx.apply(Change::Listing, t(0));
+        idx.apply(Change::Listed(vec![node("n1", "a", READY)]), t(0));
+        idx.apply(Change::Listing, t(1));
+        idx.apply(Change::Reset(vec![node("n2", "a", READY)]), t(1));
+        assert!(idx.get("n1").is_none());
+        assert_eq!(idx.pool_members("a").count(), 1);
+    }
+
+    #[test]
+    fn an_unknown_node_relisted_keeps_its_first_sighting() {
+        let mut idx = NodeIndex::new(GRACE);
+        idx.apply(Change::Apply(node("n1", "a", UNKNOWN)), t(10));
+        idx.apply(Change::Listing, t(50));
+        idx.apply(Change::Reset(vec![node("n1", "a", UNKNOWN)]), t(60));
+        assert_eq!(idx.next_expiry(), Some(t(10) + GRACE));
+    }
+
+    #[test]
+    fn nodes_of_a_pool_share_one_label_set() {
+        let mut idx = NodeIndex::new(GRACE);
+        let nodes = (0..16)
+            .map(|i| node(&format!("n{i}"), "a", READY))
+            .collect();
+        idx.apply(Change::Reset(nodes), t(0));
+        let first = &idx.get("n0").expect("n0").labels;
+        assert!(
+            (1..16).all(|i| Arc::ptr_eq(first, &idx.get(&format!("n{i}")).expect("node").labels))
+        );
+        assert_eq!(idx.label_sets.sets.len(), 1);
+        // Gone with its last node (at the next pruning).
+        idx.apply(Change::Reset(vec![node("m", "b", READY)]), t(1));
+        assert_eq!(idx.label_sets.sets.len(), 1);
+    }
+
+    #[test]
+    fn moving_a_node_updates_every_side_index() {
+        let mut idx = NodeIndex::new(GRACE);
+        idx.apply(Change::Apply(node("n1", "a", UNKNOWN)), t(0));
+        let touched = idx.apply(Change::Apply(node("n1", "b", READY)), t(1));
+        assert_eq!(touched.pools.iter().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(idx.pools_with_nodes(), ["b"]);
+        assert_eq!(idx.jobset_counts("ns", "js-a", t(1)), Counts::default());
+        assert_eq!(idx.next_expiry(), None);
+        idx.apply(Change::Delete("n1".into()), t(2));
+        assert!(idx.pools_with_nodes().is_empty());
+        assert!(idx.live.jobset_members.is_empty());
+        // A node listed twice in one list counts once.
+        idx.apply(
+            Change::Reset(vec![node("n1", "a", UNKNOWN), node("n1", "a", READY)]),
+            t(3),
+        );
+        assert_eq!(
+            idx.pool_counts("a", t(3)),
+            Counts {
+                ready: 1,
+                unknown: 0
+            }
+        );
+        assert_eq!(idx.next_expiry(), None);
     }
 }

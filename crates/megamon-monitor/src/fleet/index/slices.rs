@@ -10,7 +10,7 @@ use megamon_core::EntityKind;
 use megamon_core::entity::blocks::BlockScope;
 use megamon_core::entity::slice::{Owner, OwnerRef, SliceFacts};
 
-use super::Touched;
+use super::{Staged, Touched};
 use crate::fleet::family::FamilyRule;
 use crate::fleet::{Change, Source};
 
@@ -23,6 +23,7 @@ pub(crate) struct SliceIndex {
     owners: BTreeMap<String, OwnerRef>,
     /// Whether `owners` changed since it was last taken for saving.
     owners_changed: bool,
+    staged: Staged<SliceFacts>,
 }
 
 impl SliceIndex {
@@ -40,11 +41,15 @@ impl SliceIndex {
             deleted,
             owners,
             owners_changed: false,
+            staged: Staged::default(),
         }
     }
 
     pub fn apply(&mut self, change: Change<SliceFacts>) -> Touched {
         let mut touched = Touched::default();
+        let Some(change) = self.staged.stage(change) else {
+            return touched;
+        };
         match change {
             Change::Apply(slice) => {
                 touched.slices.insert(slice.name.clone());
@@ -65,6 +70,7 @@ impl SliceIndex {
                 }
                 self.deleted.extend(gone);
             }
+            Change::Listing | Change::Listed(_) => {}
         }
         touched
     }

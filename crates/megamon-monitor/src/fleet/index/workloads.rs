@@ -5,6 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use megamon_core::entity::slice::OwnerRef;
 
+use super::Staged;
 use crate::fleet::Change;
 
 /// A workload as its index needs to know it.
@@ -29,6 +30,7 @@ pub(crate) struct WorkloadIndex<T> {
     by_uid: HashMap<String, T>,
     /// (namespace, name) → uid.
     uids: HashMap<(String, String), String>,
+    staged: Staged<T>,
 }
 
 impl<T> Default for WorkloadIndex<T> {
@@ -36,6 +38,7 @@ impl<T> Default for WorkloadIndex<T> {
         WorkloadIndex {
             by_uid: HashMap::new(),
             uids: HashMap::new(),
+            staged: Staged::default(),
         }
     }
 }
@@ -48,6 +51,9 @@ impl<T: Workload> WorkloadIndex<T> {
         uids: &mut BTreeSet<String>,
         owners: &mut BTreeSet<OwnerRef>,
     ) {
+        let Some(change) = self.staged.stage(change) else {
+            return;
+        };
         match change {
             Change::Apply(w) => {
                 uids.insert(w.uid().to_string());
@@ -72,6 +78,7 @@ impl<T: Workload> WorkloadIndex<T> {
                     uids.extend(self.insert(w));
                 }
             }
+            Change::Listing | Change::Listed(_) => {}
         }
     }
 

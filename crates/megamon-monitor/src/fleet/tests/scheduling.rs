@@ -25,24 +25,15 @@ fn scheduling_maps_leader_pods_to_pools() {
     assert!(f.job_placements().is_empty());
 }
 
-fn blocked(node: NodeObject, block: &str, sub: &str) -> NodeObject {
-    let mut v = serde_json::to_value(node.metadata.labels.clone()).unwrap();
-    let labels = v.as_object_mut().unwrap();
-    labels.insert("cloud.google.com/gce-topology-block".into(), json!(block));
-    labels.insert("cloud.google.com/gce-topology-subblock".into(), json!(sub));
-    labels.insert(
-        "cloud.google.com/reservation-blocks".into(),
-        json!(format!("res-{block}")),
-    );
-    labels.insert(
-        "cloud.google.com/reservation-subblocks".into(),
-        json!(format!("res-{sub}")),
-    );
-    serde_json::from_value(json!({
-        "metadata": {"name": node.metadata.name, "labels": v},
-        "status": {"conditions": [{"type": "Ready", "status": "True"}]}
-    }))
-    .unwrap()
+fn blocked(mut node: NodeObject, block: &str, sub: &str) -> NodeObject {
+    node.labels.blocks = megamon_core::entity::blocks::BlockLabels {
+        block_id: block.into(),
+        subblock_id: sub.into(),
+        block_name: format!("res-{block}"),
+        subblock_name: format!("res-{sub}"),
+    };
+    node.ready = Some(megamon_core::entity::node::ReadyStatus::True);
+    node
 }
 
 #[test]
