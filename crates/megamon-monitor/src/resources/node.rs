@@ -59,8 +59,12 @@ impl Watched for NodeResource {
     }
 }
 
-/// Nodes per list page.
-const NODE_PAGE_SIZE: u32 = 500;
+/// Nodes per list page. The HTTP client holds a page's body two to three
+/// times over while it is parsed (its chunks, then one contiguous copy, then
+/// a String): at about 13 KB of JSON per GKE TPU node, 500 nodes a page (the
+/// default) made 13 MB of the 19 MB heap peak at 8,192 nodes. 100 a page
+/// costs 4.5 times the requests (656 for 65,536 nodes, ~1 ms each locally).
+const NODE_PAGE_SIZE: u32 = 100;
 
 #[cfg(test)]
 mod tests {
