@@ -9,8 +9,12 @@ FROM rust:1-bookworm AS build
 # .git is not in the build context, so build.rs takes these for megamon_build_info.
 ARG MEGAMON_GIT_COMMIT=""
 ARG MEGAMON_BUILD_DATE=""
+# The image ships the binary without debug info (139 MB -> 33 MB measured on
+# x86_64); the symbol table stays, so a backtrace still names its functions.
 ENV MEGAMON_GIT_COMMIT=${MEGAMON_GIT_COMMIT} \
     MEGAMON_BUILD_DATE=${MEGAMON_BUILD_DATE} \
+    CARGO_PROFILE_RELEASE_DEBUG=false \
+    CARGO_PROFILE_RELEASE_STRIP=debuginfo \
     CARGO_TERM_COLOR=never
 WORKDIR /src
 COPY . .

@@ -818,6 +818,8 @@ fn dockerfile_builds_a_static_nonroot_image() {
         "ARG MEGAMON_GIT_COMMIT",
         "ARG MEGAMON_BUILD_DATE",
         "cargo build --release --locked",
+        // The image ships the binary without debug info.
+        "CARGO_PROFILE_RELEASE_STRIP=debuginfo",
         "USER 65532:65532",
         r#"ENTRYPOINT ["/megamon"]"#,
     ] {
