@@ -341,6 +341,19 @@ const IMAGES: &[(&str, &str, u64)] = &[
         8_903_218,
     ),
     ("gke.gcr.io/pause", "3.10@gke.1", 303_781),
+    (
+        "gke.gcr.io/node-problem-detector",
+        "v0.8.20-gke.1",
+        44_120_512,
+    ),
+    ("gke.gcr.io/gcs-fuse-csi-driver", "v1.7.1-gke.3", 36_812_044),
+    ("gke.gcr.io/cilium/cilium", "v1.15.12-gke.100", 141_338_790),
+    ("gke.gcr.io/kube-state-metrics", "v2.13.0-gke.6", 19_744_183),
+    (
+        "us-docker.pkg.dev/bench-project/tools/tpu-info",
+        "0.3.1",
+        402_117_950,
+    ),
 ];
 
 /// The JobSet of `pool`: one replicated job of 16 workers on the pool's slice.

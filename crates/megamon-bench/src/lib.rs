@@ -173,7 +173,15 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Report, BenchErr
 
     if let Some(kubectl) = &opts.kubectl {
         log("reference: kubectl get nodes,jobsets,pods -A -o json");
-        report.kubectl = kubectl_list(kubectl, &kubeconfig)?;
+        // A reference that fails (kubectl out of memory on a big fleet) is
+        // reported as such; the monitor's figures still count.
+        match kubectl_list(kubectl, &kubeconfig) {
+            Ok(k) => report.kubectl = k,
+            Err(e) => {
+                log(&format!("kubectl failed: {e}"));
+                report.kubectl_error = Some(e.to_string());
+            }
+        }
     }
 
     log("starting the monitor");
@@ -214,12 +222,14 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Report, BenchErr
                 .then_some(())
         },
     )?;
+    // Synced: listed, aggregated, history written; nothing scraped yet.
+    report.after_sync = process::memory(monitor.proc.pid()).unwrap_or_default();
     let mut metrics = Conn::new(&metrics_addr);
     let reads_at_ready = store_reads(&mut metrics)?;
 
     log("timing /metrics renders");
     report.render = measure_render(&mut metrics, opts.render_samples)?;
-    report.after_sync = process::memory(monitor.proc.pid()).unwrap_or_default();
+    report.after_render = process::memory(monitor.proc.pid()).unwrap_or_default();
 
     log("freshness: node changes in the simulator, timed to /metrics");
     report.freshness = measure_freshness(opts, fleet, &sim_addr, &mut metrics, &mut monitor.proc)?;

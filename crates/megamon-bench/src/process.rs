@@ -16,6 +16,9 @@ pub struct Memory {
     pub rss_kib: u64,
     /// `VmHWM`: the peak of resident memory since start.
     pub hwm_kib: u64,
+    /// `RssAnon`: resident memory of its own (heap, stacks); the rest of
+    /// `VmRSS` is mapped files, mostly the binary's code.
+    pub anon_kib: u64,
 }
 
 /// `VmRSS` and `VmHWM` of `pid`.
@@ -33,6 +36,7 @@ pub fn memory(pid: u32) -> Option<Memory> {
     Some(Memory {
         rss_kib: field("VmRSS:")?,
         hwm_kib: field("VmHWM:")?,
+        anon_kib: field("RssAnon:")?,
     })
 }
 

@@ -25,11 +25,15 @@ pub struct Report {
     /// The monitor on an empty cluster, once ready.
     pub empty: Option<Memory>,
     pub kubectl: Kubectl,
+    /// Why the kubectl reference failed, if it did.
+    pub kubectl_error: Option<String>,
     /// From spawning the monitor to `/readyz` 200.
     pub ready: Duration,
     pub at_ready: Memory,
-    /// After the first history writes and the render samples.
+    /// After the first history writes, before any scrape.
     pub after_sync: Memory,
+    /// After the render samples.
+    pub after_render: Memory,
     pub render: Render,
     pub freshness: Freshness,
     pub churn: Churn,
@@ -111,34 +115,55 @@ impl Report {
                 ),
             ),
             (
+                "peak RSS with /metrics scrapes, then churn",
+                format!(
+                    "{} after {} renders; {} at the end",
+                    mib(self.after_render.hwm_kib),
+                    self.render.samples,
+                    mib(self.at_end.hwm_kib)
+                ),
+                format!("one /metrics body: {}", mb(self.render.bytes as u64)),
+            ),
+            (
                 "RSS after sync / after churn",
                 format!(
-                    "{} / {}",
+                    "{} / {} (of which anonymous {} / {})",
                     mib(self.after_sync.rss_kib),
-                    mib(self.at_end.rss_kib)
+                    mib(self.at_end.rss_kib),
+                    mib(self.after_sync.anon_kib),
+                    mib(self.at_end.anon_kib)
                 ),
-                format!(
-                    "peak after churn {}; simulator RSS {}",
-                    mib(self.at_end.hwm_kib),
-                    mib(self.sim_memory.rss_kib)
-                ),
+                format!("simulator RSS {}", mib(self.sim_memory.rss_kib)),
             ),
             (
                 "empty cluster RSS",
                 self.empty
-                    .map(|m| format!("{} (peak {})", mib(m.rss_kib), mib(m.hwm_kib)))
+                    .map(|m| {
+                        format!(
+                            "{} (peak {}; anonymous {})",
+                            mib(m.rss_kib),
+                            mib(m.hwm_kib),
+                            mib(m.anon_kib)
+                        )
+                    })
                     .unwrap_or_else(|| "not measured".into()),
                 format!("binary on disk {}", mb(self.binary_bytes)),
             ),
             (
                 "start to /readyz 200",
                 secs(self.ready),
-                format!(
-                    "kubectl get nodes,jobsets,pods -A -o json: {} ({} out); ratio {:.2}",
-                    secs(self.kubectl.elapsed),
-                    mb(self.kubectl.bytes),
-                    self.ready.as_secs_f64() / self.kubectl.elapsed.as_secs_f64().max(1e-9)
-                ),
+                match &self.kubectl_error {
+                    Some(e) => format!(
+                        "kubectl get nodes,jobsets,pods -A -o json failed: {}",
+                        e.lines().next().unwrap_or_default()
+                    ),
+                    None => format!(
+                        "kubectl get nodes,jobsets,pods -A -o json: {} ({} out); ratio {:.3}",
+                        secs(self.kubectl.elapsed),
+                        mb(self.kubectl.bytes),
+                        self.ready.as_secs_f64() / self.kubectl.elapsed.as_secs_f64().max(1e-9)
+                    ),
+                },
             ),
             (
                 "freshness, change → /metrics (p50 / p99)",

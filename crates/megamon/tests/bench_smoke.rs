@@ -30,15 +30,22 @@ fn the_benchmark_runs_small_and_prints_every_figure() {
     );
     assert!(r.kubectl.elapsed > Duration::ZERO && r.ready > Duration::ZERO);
     // Memory: read from /proc, peak at least what is resident.
-    for m in [
+    let stages = [
         r.empty.expect("measured"),
         r.at_ready,
         r.after_sync,
+        r.after_render,
         r.at_end,
-    ] {
+    ];
+    for m in stages {
         assert!(m.rss_kib > 1024 && m.hwm_kib >= m.rss_kib, "{m:?}");
+        assert!(m.anon_kib > 0 && m.anon_kib < m.rss_kib, "{m:?}");
     }
-    assert!(r.after_sync.hwm_kib >= r.at_ready.hwm_kib);
+    // The peak only grows.
+    assert!(r.at_ready.hwm_kib <= r.after_sync.hwm_kib);
+    assert!(r.after_sync.hwm_kib <= r.after_render.hwm_kib);
+    assert!(r.after_render.hwm_kib <= r.at_end.hwm_kib);
+    assert!(r.kubectl_error.is_none(), "{:?}", r.kubectl_error);
     // /metrics: every pool, JobSet and slice is a series.
     assert_eq!(r.render.samples, 3);
     assert!(
