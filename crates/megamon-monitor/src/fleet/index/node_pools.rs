@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use megamon_core::EntityKind;
-use megamon_core::entity::blocks::{BlockLabels, BlockScope};
+use megamon_core::entity::blocks::BlockScope;
 use megamon_core::entity::nodepool::{NodePoolFacts, simulated_pools};
 
 use super::{Indexes, Touched};
@@ -76,9 +76,9 @@ pub(crate) const NODE_POOLS: FamilyRule = FamilyRule {
         let counts = idx.nodes.pool_counts(name, now);
         match pool.upness(counts, idx.nodes.pool_members(name).next()) {
             Ok(mut u) => {
-                let blocks =
-                    BlockLabels::consensus(idx.nodes.pool_members(name).filter_map(|n| n.blocks()));
-                blocks.apply(&mut u.attrs, BlockScope::All);
+                idx.nodes
+                    .pool_blocks(name)
+                    .apply(&mut u.attrs, BlockScope::All);
                 Some(u)
             }
             Err(e) => {

@@ -203,6 +203,19 @@ impl NodeIndex {
         names
     }
 
+    /// The block labels of a pool's TPU nodes (SPEC §2.7). Nodes that share
+    /// one label set agree without a vote, as the nodes of a pool normally do.
+    pub fn pool_blocks(&self, pool: &str) -> BlockLabels {
+        let mut members = self.pool_members(pool);
+        let Some(first) = members.next() else {
+            return BlockLabels::default();
+        };
+        if members.all(|n| Arc::ptr_eq(&n.labels, &first.labels)) {
+            return first.blocks().cloned().unwrap_or_default();
+        }
+        BlockLabels::consensus(self.pool_members(pool).filter_map(|n| n.blocks()))
+    }
+
     /// The block labels of these nodes (SPEC §2.7).
     pub fn blocks<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> BlockLabels {
         BlockLabels::consensus(
@@ -382,6 +395,26 @@ mod tests {
         // Gone with its last node (at the next pruning).
         idx.apply(Change::Reset(vec![node("m", "b", READY)]), t(1));
         assert_eq!(idx.label_sets.sets.len(), 1);
+    }
+
+    #[test]
+    fn pool_blocks_are_the_shared_set_or_the_vote() {
+        let mut idx = NodeIndex::new(GRACE);
+        let blocked = |name: &str, block: &str| {
+            let mut n = node(name, "a", READY);
+            n.labels.blocks.block_id = block.into();
+            n
+        };
+        idx.apply(
+            Change::Reset(vec![blocked("n1", "b1"), blocked("n2", "b1")]),
+            t(0),
+        );
+        assert_eq!(idx.pool_blocks("a").block_id, "b1");
+        idx.apply(Change::Apply(blocked("n3", "b2")), t(1));
+        idx.apply(Change::Apply(blocked("n4", "b2")), t(1));
+        idx.apply(Change::Apply(blocked("n5", "b2")), t(1));
+        assert_eq!(idx.pool_blocks("a").block_id, "b2", "the majority");
+        assert_eq!(idx.pool_blocks("none"), BlockLabels::default());
     }
 
     #[test]
