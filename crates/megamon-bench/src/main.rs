@@ -93,7 +93,11 @@ fn main() -> ExitCode {
         match megamon_bench::run(&opts, &mut |msg| {
             eprintln!("[{:>7.1}s] {nodes}: {msg}", started.elapsed().as_secs_f64())
         }) {
-            Ok(report) => {
+            Ok(mut report) => {
+                // Measured once, with the first size: the same for all.
+                if report.empty.is_none() {
+                    report.empty = reports.first().and_then(|r: &megamon_bench::Report| r.empty);
+                }
                 println!("## {nodes} nodes\n\n{report}");
                 reports.push(report);
             }
