@@ -92,6 +92,7 @@ pub async fn run(
         extra_routes: options.extra_routes,
         kubeconfig: Some(options.kubeconfig_out.clone()),
         metrics_listening: Some(listening),
+        election: Default::default(),
     };
     let monitor_stop = stop.clone();
     let monitor = tokio::spawn(async move {

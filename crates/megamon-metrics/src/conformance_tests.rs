@@ -160,7 +160,14 @@ fn theirs(snapshot: &Arc<Snapshot>, build: &BuildInfo, record: impl Fn(&Instrume
         .with_reader(exporter)
         .build();
     let slot = Arc::new(FrameSlot::default());
-    let instruments = Instruments::register(&provider.meter(SCOPE_NAME), "megamon", build, &slot);
+    let leader = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let instruments = Instruments::register(
+        &provider.meter(SCOPE_NAME),
+        "megamon",
+        build,
+        &slot,
+        &leader,
+    );
     slot.set(Some(Arc::new(Frame::new(Arc::clone(snapshot)))));
     record(&instruments);
     let mut theirs = Vec::new();
@@ -217,10 +224,14 @@ fn same_names_labels_and_values_as_opentelemetry_prometheus() {
     assert_eq!(our_meta, their_meta);
     assert_eq!(our_samples, their_samples);
     // Every family of every entity kind is there: 5 × (13 + provisioning),
-    // plus scheduled, build info, three histograms and target_info.
+    // plus scheduled, build info, leader, three histograms and target_info.
     assert_eq!(
         our_meta.iter().filter(|l| l.starts_with("# TYPE")).count(),
-        5 * 14 + 6
+        5 * 14 + 7
+    );
+    assert!(
+        ours.contains("\nmegamon_leader{otel_scope_name=\"megamon\",otel_scope_version=\"\"} 1\n"),
+        "{ours}"
     );
     assert!(ours.contains("megamon_gcs_latency_seconds_count{operation=\"write\",otel_scope_name=\"megamon\",otel_scope_version=\"\"} 2\n"), "{ours}");
     assert!(ours.contains(",provisioning_state=\"failed\","), "{ours}");

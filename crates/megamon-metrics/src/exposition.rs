@@ -16,7 +16,7 @@ use opentelemetry_sdk::Resource;
 
 use crate::instruments::{
     BUILD_INFO, ENTITY_GAUGES, EXPORT_ERRORS, EntityGauge, HISTOGRAMS, HistogramId, InstrumentSpec,
-    NODEPOOL_JOB_SCHEDULED, PROVISIONING_DURATION,
+    LEADER, NODEPOOL_JOB_SCHEDULED, PROVISIONING_DURATION,
 };
 use crate::labels::{
     BuildInfo, ENTITY_LABELS, EXPORTER_LABEL, SCHEDULED_LABELS, entity_label_values,
@@ -78,6 +78,7 @@ enum Source {
     Provisioning(EntityKind),
     Scheduled,
     BuildInfo,
+    Leader,
     Histogram(HistogramId),
     ExportErrors,
     TargetInfo,
@@ -124,6 +125,7 @@ impl Exposition {
                 Source::Scheduled,
             ),
             spec(&BUILD_INFO, FamilyType::Gauge, Source::BuildInfo),
+            spec(&LEADER, FamilyType::Gauge, Source::Leader),
             spec(&EXPORT_ERRORS, FamilyType::Counter, Source::ExportErrors),
         ]);
         let ids = [
@@ -234,8 +236,15 @@ impl Exposition {
     }
 
     /// The Prometheus text of `published` (nothing of a snapshot before the
-    /// first) and of `recorded`.
-    pub(crate) fn render(&self, published: Option<&Published>, recorded: &Recorded) -> String {
+    /// first, nor on a standby: only the leader shows entity series) and of
+    /// `recorded`.
+    pub(crate) fn render(
+        &self,
+        published: Option<&Published>,
+        recorded: &Recorded,
+        leader: bool,
+    ) -> String {
+        let published = published.filter(|_| leader);
         let series: usize = published.map_or(0, |p| {
             p.entities.iter().map(|(_, o)| o.len()).sum::<usize>() * ENTITY_GAUGES.len()
                 + p.scheduled.len()
@@ -289,6 +298,12 @@ impl Exposition {
                     out.push_str(&family.name);
                     out.push_str(&self.build_info);
                     write_value(&mut out, 1.0);
+                }
+                Source::Leader => {
+                    header.write(&mut out);
+                    out.push_str(&family.name);
+                    write_labels(&mut out, self.histogram_labels[0].labels(&[]));
+                    write_value(&mut out, if leader { 1.0 } else { 0.0 });
                 }
                 Source::Provisioning(kind) => {
                     let Some(p) = published else { continue };

@@ -5,6 +5,7 @@
 //! in a [`FrameSlot`], so a collection shows exactly the entities of that
 //! snapshot and nothing older.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -157,6 +158,13 @@ impl InstrumentSpec {
 pub(crate) const NODEPOOL_JOB_SCHEDULED: InstrumentSpec = InstrumentSpec {
     name: "nodepool.job.scheduled",
     help: "1 for each TPU node pool running the leader pod of a JobSet's job.",
+    unit: "",
+};
+
+/// A gauge: 1 on the replica that leads, 0 on a standby.
+pub(crate) const LEADER: InstrumentSpec = InstrumentSpec {
+    name: "leader",
+    help: "1 on the replica that leads (publishes the entity series, writes history and reports), 0 on a standby.",
     unit: "",
 };
 
@@ -346,6 +354,7 @@ impl Instruments {
         prefix: &str,
         build: &BuildInfo,
         slot: &Arc<FrameSlot>,
+        leader: &Arc<AtomicBool>,
     ) -> Instruments {
         let mut int_gauges = Vec::new();
         let mut float_gauges = Vec::new();
@@ -424,6 +433,18 @@ impl Instruments {
                     for attrs in &frame.scheduled {
                         observer.observe(1, attrs);
                     }
+                })
+                .build(),
+        );
+
+        let leading = Arc::clone(leader);
+        int_gauges.push(
+            meter
+                .i64_observable_gauge(LEADER.name(prefix))
+                .with_description(LEADER.help)
+                .with_unit(LEADER.unit)
+                .with_callback(move |observer| {
+                    observer.observe(i64::from(leading.load(Ordering::Acquire)), &[])
                 })
                 .build(),
         );

@@ -74,6 +74,8 @@ pub struct Metrics {
     /// What /metrics shows; swapped whole, so a scrape sees one snapshot.
     latest: RwLock<Option<Arc<Published>>>,
     ready: AtomicBool,
+    /// Whether this replica leads: only then are entity series shown.
+    leader: Arc<AtomicBool>,
     exposition: Exposition,
     recorded: Recorded,
     otlp: Option<OtlpPipeline>,
@@ -103,13 +105,15 @@ impl Metrics {
         validate_prefix(&options.prefix)?;
         let resource = resource();
         let exposition = Exposition::new(&options.prefix, &options.build, &resource);
+        let leader = Arc::new(AtomicBool::new(true));
         let otlp = match &options.otlp {
             None => None,
-            Some(otlp) => Some(OtlpPipeline::new(otlp, resource, &options)?),
+            Some(otlp) => Some(OtlpPipeline::new(otlp, resource, &options, &leader)?),
         };
         Ok(Metrics {
             latest: RwLock::new(None),
             ready: AtomicBool::new(false),
+            leader,
             exposition,
             recorded: Recorded::default(),
             otlp,
@@ -121,7 +125,9 @@ impl Metrics {
     /// O(n log n) in its entities; with OTLP also building their
     /// attributes, O(entities).
     pub fn publish(&self, snapshot: Arc<Snapshot>) {
-        if let Some(otlp) = &self.otlp {
+        if let Some(otlp) = &self.otlp
+            && self.is_leader()
+        {
             otlp.latest
                 .set(Some(Arc::new(Frame::new(Arc::clone(&snapshot)))));
         }
@@ -163,6 +169,22 @@ impl Metrics {
         }
     }
 
+    /// Whether this replica leads (`<prefix>.leader`). A standby's metrics
+    /// carry no entity series, so that `sum()` over replicas never counts an
+    /// entity twice; until told otherwise, a replica leads.
+    pub fn set_leader(&self, leader: bool) {
+        self.leader.store(leader, Ordering::Release);
+        if let Some(otlp) = &self.otlp
+            && !leader
+        {
+            otlp.latest.set(None);
+        }
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.leader.load(Ordering::Acquire)
+    }
+
     /// Whether a snapshot has been published (/metrics answers 503 until then).
     pub fn ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
@@ -176,7 +198,9 @@ impl Metrics {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        Ok(self.exposition.render(published.as_deref(), &self.recorded))
+        Ok(self
+            .exposition
+            .render(published.as_deref(), &self.recorded, self.is_leader()))
     }
 
     /// Pushes what is pending over OTLP now and stops pushing. Call it before
@@ -199,6 +223,7 @@ impl OtlpPipeline {
         options: &OtlpOptions,
         resource: Resource,
         metrics: &MetricsOptions,
+        leader: &Arc<AtomicBool>,
     ) -> Result<OtlpPipeline, MetricsError> {
         let endpoint = options.endpoint.clone();
         if options.interval.is_zero() {
@@ -233,6 +258,7 @@ impl OtlpPipeline {
             &metrics.prefix,
             &metrics.build,
             &latest,
+            leader,
         );
         Ok(OtlpPipeline {
             endpoint,

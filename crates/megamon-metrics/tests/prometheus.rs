@@ -610,3 +610,32 @@ fn export_errors_are_counted_per_exporter() {
         "{text}"
     );
 }
+
+#[test]
+fn a_standby_shows_no_entity_series_and_says_it_does_not_lead() {
+    let m = metrics();
+    let js = jobset("uid-a", "a", true, full_summary());
+    m.publish(snapshot(vec![(EntityKind::JobSets, vec![js])]));
+    let leading = m.render_prometheus().unwrap();
+    assert_eq!(samples(&leading, "megamon_jobset_up{").len(), 1);
+    assert_eq!(samples(&leading, "megamon_leader{").len(), 1);
+    assert!(
+        leading
+            .contains("\nmegamon_leader{otel_scope_name=\"megamon\",otel_scope_version=\"\"} 1\n")
+    );
+
+    m.set_leader(false);
+    let standby = m.render_prometheus().unwrap();
+    assert!(!standby.contains("megamon_jobset_"), "{standby}");
+    assert!(
+        standby
+            .contains("\nmegamon_leader{otel_scope_name=\"megamon\",otel_scope_version=\"\"} 0\n")
+    );
+    assert_eq!(samples(&standby, "megamon_build_info{").len(), 1);
+
+    m.set_leader(true);
+    assert_eq!(
+        samples(&m.render_prometheus().unwrap(), "megamon_jobset_up{").len(),
+        1
+    );
+}

@@ -1,13 +1,15 @@
 //! HTTP listeners: metrics (`MetricsAddr`) and probes (`ProbeAddr`).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
 use tokio::net::TcpListener;
+
+use crate::leader::Leadership;
 
 /// A Go-style listen address (`:8080`, `host:8080`, `[::1]:8080`); `None` for
 /// `"0"`, which disables the listener as in controller-runtime.
@@ -32,11 +34,26 @@ pub fn parse_listen(addr: &str) -> Result<Option<SocketAddr>, String> {
         .map_err(|e| format!("listen address {addr:?}: {e}"))
 }
 
-/// `/healthz` (alive) and `/readyz` (after the first aggregation).
-pub fn probes(ready: Arc<AtomicBool>) -> Router {
+/// `/healthz` (alive: fails when the leader election loop is wedged) and
+/// `/readyz` (after the first aggregation, on a standby too, so that a
+/// Deployment can roll).
+pub fn probes(ready: Arc<AtomicBool>, election: Arc<OnceLock<Leadership>>) -> Router {
+    let alive = move || {
+        let ok = election.get().is_none_or(Leadership::is_alive);
+        async move {
+            if ok {
+                (StatusCode::OK, "ok")
+            } else {
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the leader election loop has not run for too long",
+                )
+            }
+        }
+    };
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/livez", get(|| async { "ok" }))
+        .route("/healthz", get(alive.clone()))
+        .route("/livez", get(alive))
         .route(
             "/readyz",
             get(move || {

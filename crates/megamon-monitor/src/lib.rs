@@ -8,6 +8,7 @@ pub mod export;
 pub mod fleet;
 pub mod http;
 pub mod labelling;
+pub mod leader;
 pub mod persist;
 pub mod resources;
 pub mod slice_owners;
@@ -45,6 +46,8 @@ pub struct MonitorOptions {
     pub kubeconfig: Option<std::path::PathBuf>,
     /// Told the metrics listener's bound address once it listens.
     pub metrics_listening: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
+    /// Lease timings, with `EnableLeaderElection`.
+    pub election: leader::ElectionTimings,
 }
 
 /// Why the monitor could not start.
@@ -75,10 +78,12 @@ pub async fn run(
     log_compatibility(&config);
     let stop = CancellationToken::new();
     let ready = Arc::new(AtomicBool::new(false));
+    let election = Arc::new(std::sync::OnceLock::new());
 
     // Probes first, so the pod is seen alive while history loads.
     if let Some(addr) = http::parse_listen(&config.probe_addr).map_err(MonitorError::Listen)? {
-        http::serve("probes", addr, http::probes(ready.clone()), stop.clone())
+        let probes = http::probes(ready.clone(), election.clone());
+        http::serve("probes", addr, probes, stop.clone())
             .await
             .map_err(|e| MonitorError::Listen(format!("ProbeAddr {addr}: {e}")))?;
     }
@@ -144,6 +149,22 @@ pub async fn run(
         }
     }
 
+    // Standbys keep their watches warm; only the leader publishes and writes.
+    let election_stop = CancellationToken::new();
+    let (leadership, election_task) = if config.enable_leader_election {
+        let candidate = leader::Candidate {
+            namespace: leader::pod_namespace(),
+            lease_name: leader::lease_name(&config.optional_controller_suffix),
+            identity: leader::identity(),
+            timings: options.election.clone(),
+        };
+        let (leadership, task) = leader::spawn(client.clone(), candidate, election_stop.clone());
+        (leadership, Some(task))
+    } else {
+        (leader::Leadership::sole(), None)
+    };
+    let _ = election.set(leadership.clone());
+
     let (tx, rx) = mpsc::channel::<Stamped>(8192);
     let mut tasks = sources::kube::spawn_all(&client, &settings, &tx);
     if let Some(api) = node_pools {
@@ -164,15 +185,15 @@ pub async fn run(
     );
     let labeller =
         (!config.disable_node_pool_job_labelling).then(|| labelling::spawn(client.clone()));
+    let (persister, persist_events) =
+        persist::spawn(writer, config.aggregation_interval, metrics.clone());
     let engine = Engine {
         fleet,
         metrics: metrics.clone(),
         exporters,
-        persister: Some(persist::spawn(
-            writer,
-            config.aggregation_interval,
-            metrics.clone(),
-        )),
+        persister: Some(persister),
+        persist_events: Some(persist_events),
+        leadership,
         slice_owners,
         labeller,
         ready,
@@ -190,6 +211,11 @@ pub async fn run(
     }
     stop.cancel();
     let _ = engine_task.await;
+    // After the final flush: give the Lease up so a standby takes over now.
+    election_stop.cancel();
+    if let Some(task) = election_task {
+        let _ = task.await;
+    }
     // The final OTLP push blocks: keep it off the async workers.
     let final_push = tokio::task::spawn_blocking(move || metrics.shutdown()).await;
     if let Ok(Err(e)) = final_push {
@@ -199,7 +225,8 @@ pub async fn run(
 }
 
 /// Loads stored history, retrying while the store is unreachable: starting
-/// from empty would later overwrite it. A corrupt file stops start-up.
+/// from empty would later overwrite it. A file that cannot be read is kept
+/// aside and its kind starts empty (see [`persist::load`]).
 async fn load_history(
     writer: &mut HistoryWriter,
     families: &[megamon_core::EntityKind],
@@ -210,10 +237,7 @@ async fn load_history(
 > {
     let mut wait = Duration::from_millis(500);
     loop {
-        let started = std::time::Instant::now();
-        let loaded = writer.load_all(families).await;
-        metrics.record_store_latency(persist::READ, started.elapsed());
-        match loaded {
+        match persist::load(writer, families, metrics).await {
             Ok(history) => return Ok(history),
             Err(e) if e.is_transient() => {
                 tracing::warn!(error = %e, retry_in = ?wait, "cannot load history yet");
@@ -228,8 +252,9 @@ async fn load_history(
 /// Settings the original accepted that this build treats differently.
 fn log_compatibility(config: &Config) {
     if config.enable_leader_election {
-        tracing::warn!(
-            "EnableLeaderElection is set, but leader election is not implemented yet: run a single replica"
+        tracing::info!(
+            lease = %leader::lease_name(&config.optional_controller_suffix),
+            "leader election is on: only the leader publishes entity series and writes history"
         );
     }
     if config.secure_metrics {

@@ -274,6 +274,16 @@ pub fn builtin_resources() -> Vec<ResourceDef> {
             &[],
         ),
         builtin(
+            "policy",
+            "v1",
+            "poddisruptionbudgets",
+            "PodDisruptionBudget",
+            true,
+            &["pdb"],
+            true,
+            &[],
+        ),
+        builtin(
             "rbac.authorization.k8s.io",
             "v1",
             "roles",

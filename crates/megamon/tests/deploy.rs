@@ -177,7 +177,6 @@ fn port_of(addr: &Value) -> u64 {
 /// that its config.json agrees with the rest: ports, report ConfigMap, RBAC.
 fn check_workload(manifests: &[Value], deployment: &Value) {
     let pod = &deployment["spec"]["template"]["spec"];
-    assert_eq!(deployment["spec"]["replicas"], 1);
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
     assert_eq!(
         pod["securityContext"]["seccompProfile"]["type"],
@@ -218,6 +217,11 @@ fn check_workload(manifests: &[Value], deployment: &Value) {
         volume["configMap"]["name"].as_str().unwrap(),
     );
     let config = check_config(config_map["data"]["config.json"].as_str().unwrap());
+    // More than one replica only with leader election: else two writers.
+    if config["EnableLeaderElection"] != true {
+        assert_eq!(deployment["spec"]["replicas"], 1);
+        assert_eq!(deployment["spec"]["strategy"]["type"], "Recreate");
+    }
 
     let port = |name: &str| {
         container["ports"]
@@ -982,4 +986,126 @@ fn helm_chart_lints_renders_and_applies_to_the_simulator() {
     ));
     let pm = find(&monitored, "PodMonitoring", "megamon");
     assert!(selects(&pm["spec"]["selector"]["matchLabels"], pod_labels));
+
+    // Two replicas only with leader election, which adds the budget.
+    let refused = run_output(
+        helm,
+        &[
+            "template",
+            "megamon",
+            chart,
+            "--set",
+            "config.EventsBucketName=b",
+            "--set",
+            "replicaCount=2",
+        ],
+        None,
+    );
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("leaderElection.enabled"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let ha = objects(&template(&[
+        "--set",
+        "replicaCount=2",
+        "--set",
+        "leaderElection.enabled=true",
+        "--set",
+        "leaderElection.leaseDuration=20s",
+    ]));
+    check_ha(&ha);
+    assert!(!kinds(&manifests).contains("PodDisruptionBudget"));
+    let args =
+        &find(&ha, "Deployment", "megamon")["spec"]["template"]["spec"]["containers"][0]["args"];
+    assert!(
+        args.as_array()
+            .unwrap()
+            .contains(&json!("--leader-elect-lease-duration=20s")),
+        "{args}"
+    );
+    // And the same as the kustomize HA overlay.
+    assert_eq!(
+        config_of(&ha),
+        config_of(&objects(&kustomize("kustomize/overlays/ha")))
+    );
+}
+
+/// Two replicas with leader election: a rolling update that keeps one
+/// ready, the budget over the same pods, the Downward API identity, and the
+/// config with EnableLeaderElection.
+fn check_ha(manifests: &[Value]) {
+    let d = find(manifests, "Deployment", "megamon");
+    assert_eq!(d["spec"]["replicas"], 2, "{d}");
+    assert_eq!(d["spec"]["strategy"]["type"], "RollingUpdate");
+    assert_eq!(d["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"], 0);
+    let pod_labels = &d["spec"]["template"]["metadata"]["labels"];
+    let pdb = find(manifests, "PodDisruptionBudget", "megamon");
+    assert_eq!(pdb["spec"]["minAvailable"], 1);
+    assert!(
+        selects(&pdb["spec"]["selector"]["matchLabels"], pod_labels),
+        "{pdb}"
+    );
+    let env = d["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap()
+        .clone();
+    for (name, path) in [
+        ("POD_NAME", "metadata.name"),
+        ("POD_NAMESPACE", "metadata.namespace"),
+    ] {
+        assert!(
+            env.iter()
+                .any(|e| e["name"] == name && e["valueFrom"]["fieldRef"]["fieldPath"] == path),
+            "{name} from {path}: {env:?}"
+        );
+    }
+    let name = d["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"]
+        .as_str()
+        .unwrap();
+    let config = check_config(
+        find(manifests, "ConfigMap", name)["data"]["config.json"]
+            .as_str()
+            .unwrap(),
+    );
+    assert_eq!(config["EnableLeaderElection"], true);
+    check_workload(manifests, d);
+}
+
+#[test]
+fn kustomize_ha_overlay_runs_two_replicas_with_leader_election() {
+    let yaml = kustomize("kustomize/overlays/ha");
+    let manifests = objects(&yaml);
+    check_ha(&manifests);
+    // The overlay's config is the default's with election on, nothing else.
+    let config_of = |objects: &[Value]| {
+        let d = find(objects, "Deployment", "megamon");
+        let name = d["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"]
+            .as_str()
+            .unwrap();
+        let mut c: Value = serde_json::from_str(
+            find(objects, "ConfigMap", name)["data"]["config.json"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        c["EnableLeaderElection"] = json!(null);
+        c
+    };
+    assert_eq!(
+        config_of(&manifests),
+        config_of(&objects(&kustomize("kustomize/default")))
+    );
+    let cluster = Cluster::start();
+    let applied = cluster.kubectl_stdin(&["apply", "-f", "-"], Some(&yaml));
+    assert!(
+        applied.contains("poddisruptionbudget.policy/megamon created"),
+        "{applied}"
+    );
+    let pdb: Value = serde_json::from_str(
+        &cluster.kubectl(&["get", "pdb", "-n", NAMESPACE, "megamon", "-o", "json"]),
+    )
+    .unwrap();
+    assert_eq!(pdb["spec"]["minAvailable"], 1);
 }

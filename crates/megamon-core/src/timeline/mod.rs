@@ -122,6 +122,20 @@ impl Timeline {
     pub fn summarize(&self, now: Timestamp) -> Summary {
         summarize(&self.events, now)
     }
+
+    /// Continues this (stored) timeline with what `observed` saw after its
+    /// last event: each later event is observed in turn, so a state already
+    /// recorded is not recorded twice and nothing after the last event is
+    /// lost. A new leader uses it to continue the previous leader's history
+    /// with what its own warm watches saw.
+    pub fn continue_with(&mut self, observed: &Timeline) {
+        let after = self.events.last().map(|e| e.timestamp);
+        for e in &observed.events {
+            if after.is_none_or(|t| e.timestamp > t) {
+                self.observe(e.state(), e.timestamp);
+            }
+        }
+    }
 }
 
 /// All timelines of one entity kind, by entity key.
@@ -183,6 +197,19 @@ impl Timelines {
 
     pub fn insert(&mut self, key: String, timeline: Timeline) {
         self.by_key.insert(key, timeline);
+    }
+
+    /// See [`Timeline::continue_with`]; entities only `observed` has are
+    /// taken as they are.
+    pub fn continue_with(&mut self, observed: &Timelines) {
+        for (key, theirs) in &observed.by_key {
+            match self.by_key.get_mut(key) {
+                Some(ours) => ours.continue_with(theirs),
+                None => {
+                    self.by_key.insert(key.clone(), theirs.clone());
+                }
+            }
+        }
     }
 }
 
@@ -277,6 +304,50 @@ mod tests {
         t.observe(State::DOWN, ts("2024-01-01T00:10:00Z"));
         t.observe(State::UP, ts("2024-01-01T00:05:00Z"));
         assert_eq!(t.events()[1].timestamp, ts("2024-01-01T00:10:00Z"));
+    }
+
+    #[test]
+    fn continuing_stored_history_adds_only_what_came_after() {
+        // The previous leader stored: down 0, up 10, down 20 (its last flush).
+        let stored = Timeline::from_events(vec![
+            UpEvent::down(ts("2024-01-01T00:00:00Z")),
+            UpEvent::up(ts("2024-01-01T00:10:00Z")),
+            UpEvent::down(ts("2024-01-01T00:20:00Z")),
+        ]);
+        // The standby saw the same from its own start, a few ms apart, then
+        // the recovery the leader did not live to write.
+        let observed = Timeline::from_events(vec![
+            UpEvent::down(ts("2024-01-01T00:05:00Z")),
+            UpEvent::up(ts("2024-01-01T00:05:00Z")),
+            UpEvent::down(ts("2024-01-01T00:20:00.004Z")),
+            UpEvent::up(ts("2024-01-01T00:25:00Z")),
+        ]);
+        let mut merged = stored.clone();
+        merged.continue_with(&observed);
+        assert_eq!(
+            merged.events(),
+            &[
+                UpEvent::down(ts("2024-01-01T00:00:00Z")),
+                UpEvent::up(ts("2024-01-01T00:10:00Z")),
+                UpEvent::down(ts("2024-01-01T00:20:00Z")),
+                UpEvent::up(ts("2024-01-01T00:25:00Z")),
+            ]
+        );
+        // Nothing new: unchanged; continuing twice changes nothing more.
+        let mut again = merged.clone();
+        again.continue_with(&observed);
+        assert_eq!(again, merged);
+        let mut all = Timelines::new();
+        all.insert("a".into(), stored);
+        let mut theirs = Timelines::new();
+        theirs.insert("a".into(), observed);
+        theirs.insert(
+            "new".into(),
+            Timeline::from_events(vec![UpEvent::down(ts("2024-01-01T00:21:00Z"))]),
+        );
+        all.continue_with(&theirs);
+        assert_eq!(all.get("a"), Some(&merged));
+        assert_eq!(all.get("new").map(|t| t.events().len()), Some(1));
     }
 
     #[test]

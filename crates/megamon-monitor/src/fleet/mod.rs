@@ -217,6 +217,24 @@ impl Fleet {
         self.dirty.remove(&kind);
     }
 
+    /// Continues `stored` history, the previous leader's as the store holds
+    /// it now, with what this fleet observed after it (SPEC §6): a new leader
+    /// loses nothing its predecessor did not write, records nothing twice,
+    /// and the failover itself is no transition. Every family is then
+    /// evaluated at `now` and marked for writing.
+    pub fn take_over(&mut self, mut stored: BTreeMap<EntityKind, Timelines>, now: Timestamp) {
+        for i in 0..self.families.len() {
+            let kind = self.families[i].kind;
+            let observed = self.timelines.remove(&kind).unwrap_or_default();
+            let mut merged = stored.remove(&kind).unwrap_or_default();
+            merged.continue_with(&observed);
+            self.timelines.insert(kind, merged);
+            self.dirty.insert(kind);
+        }
+        self.revision += 1;
+        self.observe_all(now);
+    }
+
     /// The slice → owner map, when it changed since last taken (to save it).
     pub fn take_changed_slice_owners(&mut self) -> Option<BTreeMap<String, OwnerRef>> {
         self.idx.slices.take_changed_owners()

@@ -663,3 +663,10 @@ pub fn gke_pool(name: &str, topology: &str, machine: &str, status: &str) -> serd
         "selfLink": format!("https://container.googleapis.com/v1beta1/projects/{GKE_PROJECT}/locations/{GKE_LOCATION}/clusters/{GKE_CLUSTER}/nodePools/{name}")
     })
 }
+
+impl Process {
+    /// SIGKILL: no chance to flush or release anything, as a node failure.
+    pub fn kill(self) {
+        let _ = self.signal("-KILL");
+    }
+}
