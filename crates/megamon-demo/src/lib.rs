@@ -93,6 +93,7 @@ pub async fn run(
         kubeconfig: Some(options.kubeconfig_out.clone()),
         metrics_listening: Some(listening),
         election: Default::default(),
+        metrics_cert_dir: None,
     };
     let monitor_stop = stop.clone();
     let monitor = tokio::spawn(async move {

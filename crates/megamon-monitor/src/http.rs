@@ -94,6 +94,23 @@ pub async fn serve(
     Ok(bound)
 }
 
+/// Like [`serve`], over TLS (`SecureMetrics`).
+pub async fn serve_tls(
+    addr: SocketAddr,
+    acceptor: tokio_rustls::TlsAcceptor,
+    router: Router,
+    http2: bool,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    tracing::info!(listener = "metrics", addr = %bound, tls = true, "serving");
+    tokio::spawn(crate::metrics_tls::serve(
+        listener, acceptor, router, http2, shutdown,
+    ));
+    Ok(bound)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

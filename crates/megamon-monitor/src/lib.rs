@@ -9,6 +9,8 @@ pub mod fleet;
 pub mod http;
 pub mod labelling;
 pub mod leader;
+pub mod metrics_access;
+pub mod metrics_tls;
 pub mod persist;
 pub mod resources;
 pub mod slice_owners;
@@ -48,6 +50,8 @@ pub struct MonitorOptions {
     pub metrics_listening: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
     /// Lease timings, with `EnableLeaderElection`.
     pub election: leader::ElectionTimings,
+    /// `tls.crt` and `tls.key` for `SecureMetrics` (else self-signed).
+    pub metrics_cert_dir: Option<std::path::PathBuf>,
 }
 
 /// Why the monitor could not start.
@@ -67,6 +71,8 @@ pub enum MonitorError {
     Listen(String),
     #[error("cannot build the HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+    #[error(transparent)]
+    MetricsTls(#[from] metrics_tls::TlsError),
 }
 
 /// Runs the monitor until `shutdown` resolves, then flushes history.
@@ -141,9 +147,25 @@ pub async fn run(
         if let Some(extra) = options.extra_routes {
             router = router.merge(extra(fleet_view));
         }
-        let bound = http::serve("metrics", addr, router, stop.clone())
-            .await
-            .map_err(|e| MonitorError::Listen(format!("MetricsAddr {addr}: {e}")))?;
+        let bound = if config.secure_metrics {
+            // HTTPS, and every request authenticated and authorised.
+            let access = metrics_access::Access::new(client.clone());
+            router = router.layer(axum::middleware::from_fn_with_state(
+                access,
+                metrics_access::require,
+            ));
+            let source = match &options.metrics_cert_dir {
+                Some(dir) => metrics_tls::CertSource::Dir(dir.clone()),
+                None => metrics_tls::CertSource::SelfSigned(vec![
+                    std::env::var("POD_NAME").unwrap_or_default(),
+                ]),
+            };
+            let acceptor = metrics_tls::acceptor(&source, config.enable_http2, stop.clone())?;
+            http::serve_tls(addr, acceptor, router, config.enable_http2, stop.clone()).await
+        } else {
+            http::serve("metrics", addr, router, stop.clone()).await
+        }
+        .map_err(|e| MonitorError::Listen(format!("MetricsAddr {addr}: {e}")))?;
         if let Some(tell) = options.metrics_listening {
             let _ = tell.send(bound);
         }
@@ -258,8 +280,8 @@ fn log_compatibility(config: &Config) {
         );
     }
     if config.secure_metrics {
-        tracing::warn!(
-            "SecureMetrics is set, but secured metrics are not implemented yet: /metrics is plain HTTP"
+        tracing::info!(
+            "metrics are served over HTTPS; requests need a bearer token allowed by a SubjectAccessReview (SecureMetrics)"
         );
     } else {
         tracing::info!("metrics are served over plain HTTP (SecureMetrics is not set)");

@@ -24,6 +24,12 @@ pub struct MonitorArgs {
     #[arg(long = "health-probe-bind-address", value_name = "ADDR")]
     pub probe_addr: Option<String>,
 
+    /// With SecureMetrics: a directory with `tls.crt` and `tls.key` (as a
+    /// cert-manager Secret mounts them), reloaded when they change; without
+    /// it, a self-signed certificate is made at start.
+    #[arg(long, env = "MEGAMON_METRICS_CERT_DIR", value_name = "DIR")]
+    pub metrics_cert_dir: Option<std::path::PathBuf>,
+
     /// With EnableLeaderElection: how long a Lease that stopped changing
     /// still counts as held (controller-runtime's default).
     #[arg(long, env = "MEGAMON_LEADER_ELECT_LEASE_DURATION", value_name = "DURATION",
@@ -133,6 +139,7 @@ pub fn run(config_path: &Path, args: &MonitorArgs) -> ExitCode {
         kubeconfig: None,
         metrics_listening: None,
         election,
+        metrics_cert_dir: args.metrics_cert_dir.clone(),
     };
     match runtime.block_on(megamon_monitor::run(options, crate::cli::shutdown_signal())) {
         Ok(()) => {

@@ -235,11 +235,9 @@ fn check_workload(manifests: &[Value], deployment: &Value) {
     };
     assert_eq!(port_of(&config["MetricsAddr"]), port("metrics"));
     assert_eq!(port_of(&config["ProbeAddr"]), port("probes"));
+    // Probes stay plain HTTP on their own port, whatever SecureMetrics says.
     assert_eq!(container["livenessProbe"]["httpGet"]["port"], "probes");
-    assert_eq!(
-        config["SecureMetrics"], false,
-        "the Service scrapes plain HTTP"
-    );
+    assert_eq!(container["livenessProbe"]["httpGet"]["scheme"], Value::Null);
 
     // The ConfigMaps named in the config (report, slice -> owner map) exist,
     // in the Role's namespace, and the Role names exactly them.
@@ -466,6 +464,7 @@ fn kustomize_config_passes_check_config() {
         json!({"Namespace": NAMESPACE, "Name": "megamon-slice-owner-map"})
     );
     assert_eq!(effective["EnableSimulation"], false);
+    assert_eq!(effective["SecureMetrics"], false, "the default Service scrapes plain HTTP");
     assert!(!effective["EventsBucketName"].as_str().unwrap().is_empty());
     // The same file is what the Deployment mounts.
     check_workload(&manifests, find(&manifests, "Deployment", "megamon"));
@@ -1108,4 +1107,112 @@ fn kustomize_ha_overlay_runs_two_replicas_with_leader_election() {
     )
     .unwrap();
     assert_eq!(pdb["spec"]["minAvailable"], 1);
+}
+
+/// A SubjectAccessReview for `user` on a non-resource URL.
+fn url_allowed(cluster: &Cluster, user: &str, verb: &str, path: &str) -> bool {
+    let review = json!({
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SubjectAccessReview",
+        "spec": {"user": user, "groups": ["system:serviceaccounts"],
+                 "nonResourceAttributes": {"path": path, "verb": verb}}
+    });
+    let out = cluster.kubectl_stdin(
+        &["create", "--validate=false", "-o", "json", "-f", "-"],
+        Some(&review.to_string()),
+    );
+    let answer: Value = serde_json::from_str(&out).unwrap();
+    answer["status"]["allowed"].as_bool().unwrap_or(false)
+}
+
+#[test]
+fn secure_overlays_scrape_over_https_with_a_token_allowed_to_read_only_megamon() {
+    let default = objects(&kustomize("kustomize/default"));
+    let config_without = |objects: &[Value], key: &str| {
+        let d = find(objects, "Deployment", "megamon");
+        let name = d["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"]
+            .as_str()
+            .unwrap();
+        let mut c: Value = serde_json::from_str(
+            find(objects, "ConfigMap", name)["data"]["config.json"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        c[key] = json!(null);
+        c
+    };
+    for (overlay, kind) in [
+        ("kustomize/overlays/servicemonitor-secure", "ServiceMonitor"),
+        ("kustomize/overlays/podmonitoring-secure", "PodMonitoring"),
+    ] {
+        let yaml = kustomize(overlay);
+        let manifests = objects(&yaml);
+        let d = find(&manifests, "Deployment", "megamon");
+        let name = d["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"]
+            .as_str()
+            .unwrap();
+        let config = check_config(
+            find(&manifests, "ConfigMap", name)["data"]["config.json"]
+                .as_str()
+                .unwrap(),
+        );
+        assert_eq!(config["SecureMetrics"], true, "{overlay}");
+        assert_eq!(
+            config_without(&manifests, "SecureMetrics"),
+            config_without(&default, "SecureMetrics"),
+            "{overlay}"
+        );
+        check_workload(&manifests, d);
+        let monitor = find(&manifests, kind, "megamon");
+        let endpoint = &monitor["spec"]["endpoints"][0];
+        assert_eq!(endpoint["scheme"], "https", "{overlay}");
+        assert_eq!(endpoint["authorization"]["type"], "Bearer");
+        let secret = find(&manifests, "Secret", "megamon-metrics-scraper-token");
+        assert_eq!(secret["type"], "kubernetes.io/service-account-token");
+        assert_eq!(
+            secret["metadata"]["annotations"]["kubernetes.io/service-account.name"],
+            "megamon-metrics-scraper"
+        );
+        let credentials = &endpoint["authorization"]["credentials"];
+        let named = credentials["name"]
+            .as_str()
+            .or(credentials["secret"]["name"].as_str());
+        assert_eq!(
+            named,
+            Some("megamon-metrics-scraper-token"),
+            "{overlay}: {endpoint}"
+        );
+
+        // Applied (without the monitoring CRD the simulator does not serve):
+        // the scraper may read MegaMon's URLs and nothing else.
+        let cluster = Cluster::start();
+        let served: Vec<String> = manifests
+            .iter()
+            .filter(|o| o["kind"] != kind)
+            .map(|o| o.to_string())
+            .collect();
+        cluster.kubectl_stdin(&["apply", "-f", "-"], Some(&served.join("\n")));
+        let scraper = "system:serviceaccount:megamon-system:megamon-metrics-scraper";
+        for path in ["/metrics", "/", "/api/v1/fleet", "/assets/app.js"] {
+            assert!(
+                url_allowed(&cluster, scraper, "get", path),
+                "{overlay}: {path}"
+            );
+        }
+        assert!(
+            !url_allowed(&cluster, scraper, "post", "/metrics"),
+            "{overlay}"
+        );
+        assert!(
+            !url_allowed(&cluster, scraper, "get", "/debug/pprof"),
+            "{overlay}"
+        );
+        assert!(!url_allowed(
+            &cluster,
+            "system:serviceaccount:default:someone",
+            "get",
+            "/metrics"
+        ));
+    }
 }

@@ -2,6 +2,9 @@
 //! driven with the real `kubectl`. Every process is stopped when its handle drops.
 #![allow(dead_code)]
 
+#[allow(dead_code)]
+pub mod https;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -145,6 +148,11 @@ impl Cluster {
     /// A simulator that also serves the LeaderWorkerSet CRD.
     pub fn start_with_lws() -> Cluster {
         Cluster::start_with(&[], &["--leader-worker-sets"])
+    }
+
+    /// A simulator started with extra `megamon sim` arguments.
+    pub fn start_args(args: &[&str]) -> Cluster {
+        Cluster::start_with(&[], args)
     }
 
     fn start_with(objects: &[serde_json::Value], args: &[&str]) -> Cluster {
