@@ -464,7 +464,10 @@ fn kustomize_config_passes_check_config() {
         json!({"Namespace": NAMESPACE, "Name": "megamon-slice-owner-map"})
     );
     assert_eq!(effective["EnableSimulation"], false);
-    assert_eq!(effective["SecureMetrics"], false, "the default Service scrapes plain HTTP");
+    assert_eq!(
+        effective["SecureMetrics"], false,
+        "the default Service scrapes plain HTTP"
+    );
     assert!(!effective["EventsBucketName"].as_str().unwrap().is_empty());
     // The same file is what the Deployment mounts.
     check_workload(&manifests, find(&manifests, "Deployment", "megamon"));
