@@ -167,6 +167,7 @@ fn theirs(snapshot: &Arc<Snapshot>, build: &BuildInfo, record: impl Fn(&Instrume
         build,
         &slot,
         &leader,
+        &Arc::new(crate::recorded::SourceHealth::default()),
     );
     slot.set(Some(Arc::new(Frame::new(Arc::clone(snapshot)))));
     record(&instruments);

@@ -16,7 +16,7 @@ use opentelemetry_sdk::Resource;
 
 use crate::instruments::{
     BUILD_INFO, ENTITY_GAUGES, EXPORT_ERRORS, EntityGauge, HISTOGRAMS, HistogramId, InstrumentSpec,
-    LEADER, NODEPOOL_JOB_SCHEDULED, PROVISIONING_DURATION,
+    LEADER, NODEPOOL_JOB_SCHEDULED, PROVISIONING_DURATION, SOURCE_LABEL, SOURCE_STALE,
 };
 use crate::labels::{
     BuildInfo, ENTITY_LABELS, EXPORTER_LABEL, SCHEDULED_LABELS, entity_label_values,
@@ -59,6 +59,7 @@ pub(crate) struct Exposition {
     histogram_labels: Vec<LabelLayout>,
     scheduled_labels: LabelLayout,
     exporter_labels: LabelLayout,
+    source_labels: LabelLayout,
     /// `build.info`'s labels, rendered.
     build_info: String,
     /// `target_info`'s labels, rendered; `None` for an empty resource.
@@ -79,6 +80,7 @@ enum Source {
     Scheduled,
     BuildInfo,
     Leader,
+    Staleness,
     Histogram(HistogramId),
     ExportErrors,
     TargetInfo,
@@ -126,6 +128,7 @@ impl Exposition {
             ),
             spec(&BUILD_INFO, FamilyType::Gauge, Source::BuildInfo),
             spec(&LEADER, FamilyType::Gauge, Source::Leader),
+            spec(&SOURCE_STALE, FamilyType::Gauge, Source::Staleness),
             spec(&EXPORT_ERRORS, FamilyType::Counter, Source::ExportErrors),
         ]);
         let ids = [
@@ -178,6 +181,7 @@ impl Exposition {
                 .collect(),
             scheduled_labels: LabelLayout::new(&SCHEDULED_LABELS, true),
             exporter_labels: LabelLayout::new(&[EXPORTER_LABEL], false),
+            source_labels: LabelLayout::new(&[SOURCE_LABEL], false),
             build_info,
             target_info,
         }
@@ -298,6 +302,15 @@ impl Exposition {
                     out.push_str(&family.name);
                     out.push_str(&self.build_info);
                     write_value(&mut out, 1.0);
+                }
+                Source::Staleness => {
+                    // One label each: sorted by source is the Go order.
+                    for (source, seconds) in recorded.source_ages() {
+                        header.write(&mut out);
+                        out.push_str(&family.name);
+                        write_labels(&mut out, self.source_labels.labels(&[&source]));
+                        write_value(&mut out, seconds);
+                    }
                 }
                 Source::Leader => {
                     header.write(&mut out);

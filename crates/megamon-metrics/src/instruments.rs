@@ -239,6 +239,16 @@ pub(crate) const EXPORT_ERRORS: InstrumentSpec = InstrumentSpec {
     unit: "",
 };
 
+/// A gauge by source: how old its data is while it cannot be read.
+pub(crate) const SOURCE_STALE: InstrumentSpec = InstrumentSpec {
+    name: "source.stale",
+    help: "How long a source (a watched resource, the GKE API) has failed to list or watch: its last good data, still served, is at least this old; 0 while it is current.",
+    unit: SECONDS,
+};
+
+/// The label key of `source.stale`.
+pub(crate) const SOURCE_LABEL: &str = "source";
+
 /// `<prefix>.<family>.provisioning.duration` (upstream v1.2.0): labelled
 /// with the entity's labels and its provisioning state.
 pub(crate) const PROVISIONING_DURATION: EntityGauge = EntityGauge {
@@ -355,6 +365,7 @@ impl Instruments {
         build: &BuildInfo,
         slot: &Arc<FrameSlot>,
         leader: &Arc<AtomicBool>,
+        sources: &Arc<crate::recorded::SourceHealth>,
     ) -> Instruments {
         let mut int_gauges = Vec::new();
         let mut float_gauges = Vec::new();
@@ -445,6 +456,23 @@ impl Instruments {
                 .with_unit(LEADER.unit)
                 .with_callback(move |observer| {
                     observer.observe(i64::from(leading.load(Ordering::Acquire)), &[])
+                })
+                .build(),
+        );
+
+        let stale = Arc::clone(sources);
+        float_gauges.push(
+            meter
+                .f64_observable_gauge(SOURCE_STALE.name(prefix))
+                .with_description(SOURCE_STALE.help)
+                .with_unit(SOURCE_STALE.unit)
+                .with_callback(move |observer| {
+                    for (source, seconds) in stale.ages(std::time::SystemTime::now()) {
+                        observer.observe(
+                            seconds,
+                            &[KeyValue::new(Key::from_static_str(SOURCE_LABEL), source)],
+                        );
+                    }
                 })
                 .build(),
         );

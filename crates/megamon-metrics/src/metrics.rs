@@ -106,16 +106,23 @@ impl Metrics {
         let resource = resource();
         let exposition = Exposition::new(&options.prefix, &options.build, &resource);
         let leader = Arc::new(AtomicBool::new(true));
+        let recorded = Recorded::default();
         let otlp = match &options.otlp {
             None => None,
-            Some(otlp) => Some(OtlpPipeline::new(otlp, resource, &options, &leader)?),
+            Some(otlp) => Some(OtlpPipeline::new(
+                otlp,
+                resource,
+                &options,
+                &leader,
+                &recorded.sources,
+            )?),
         };
         Ok(Metrics {
             latest: RwLock::new(None),
             ready: AtomicBool::new(false),
             leader,
             exposition,
-            recorded: Recorded::default(),
+            recorded,
             otlp,
         })
     }
@@ -167,6 +174,20 @@ impl Metrics {
         if let Some(otlp) = &self.otlp {
             otlp.instruments.record_export_error(exporter);
         }
+    }
+
+    /// `source` (a watched resource, the GKE API) listed or watched fine:
+    /// `<prefix>.source.stale{source}` is 0.
+    pub fn source_current(&self, source: &str) {
+        self.recorded.sources.current(source);
+    }
+
+    /// `source` failed: its last good data, still served, ages from now (or
+    /// from its first failure since it was last current).
+    pub fn source_failing(&self, source: &str) {
+        self.recorded
+            .sources
+            .failing(source, std::time::SystemTime::now());
     }
 
     /// Whether this replica leads (`<prefix>.leader`). A standby's metrics
@@ -224,6 +245,7 @@ impl OtlpPipeline {
         resource: Resource,
         metrics: &MetricsOptions,
         leader: &Arc<AtomicBool>,
+        sources: &Arc<crate::recorded::SourceHealth>,
     ) -> Result<OtlpPipeline, MetricsError> {
         let endpoint = options.endpoint.clone();
         if options.interval.is_zero() {
@@ -259,6 +281,7 @@ impl OtlpPipeline {
             &metrics.build,
             &latest,
             leader,
+            sources,
         );
         Ok(OtlpPipeline {
             endpoint,

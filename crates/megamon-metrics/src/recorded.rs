@@ -5,12 +5,14 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::time::SystemTime;
 
 use crate::instruments::{HISTOGRAMS, HistogramId};
 
-/// Every histogram and `export.errors` since start-up.
+/// Every histogram, `export.errors` since start-up and the sources' health.
 #[derive(Debug)]
 pub(crate) struct Recorded {
+    pub(crate) sources: std::sync::Arc<SourceHealth>,
     /// Per histogram of [`HISTOGRAMS`] (same index): per label values.
     histograms: Vec<Mutex<BTreeMap<Vec<String>, Histogram>>>,
     /// Count per exporter.
@@ -20,6 +22,7 @@ pub(crate) struct Recorded {
 impl Default for Recorded {
     fn default() -> Self {
         Recorded {
+            sources: Default::default(),
             histograms: HISTOGRAMS.iter().map(|_| Mutex::default()).collect(),
             export_errors: Mutex::default(),
         }
@@ -59,9 +62,54 @@ impl Recorded {
             .unwrap_or_default()
     }
 
+    /// Each source's staleness now, sorted by source.
+    pub(crate) fn source_ages(&self) -> Vec<(String, f64)> {
+        self.sources.ages(SystemTime::now())
+    }
+
     /// A copy of the counts per exporter, sorted by exporter.
     pub(crate) fn export_errors(&self) -> BTreeMap<String, u64> {
         lock(&self.export_errors).clone()
+    }
+}
+
+/// Per source, since when it has failed (`None` while it is current).
+#[derive(Debug, Default)]
+pub(crate) struct SourceHealth(Mutex<BTreeMap<String, Option<SystemTime>>>);
+
+impl SourceHealth {
+    /// `source` listed or watched fine just now.
+    pub(crate) fn current(&self, source: &str) {
+        let mut map = lock(&self.0);
+        match map.get_mut(source) {
+            Some(since) => *since = None,
+            None => {
+                map.insert(source.to_string(), None);
+            }
+        }
+    }
+
+    /// `source` failed; its data is as old as its first failure since it
+    /// was last current.
+    pub(crate) fn failing(&self, source: &str, at: SystemTime) {
+        let mut map = lock(&self.0);
+        let since = map.entry(source.to_string()).or_insert(None);
+        if since.is_none() {
+            *since = Some(at);
+        }
+    }
+
+    /// Each source and how long it has failed at `now`, in seconds.
+    pub(crate) fn ages(&self, now: SystemTime) -> Vec<(String, f64)> {
+        lock(&self.0)
+            .iter()
+            .map(|(source, since)| {
+                let age = since
+                    .and_then(|s| now.duration_since(s).ok())
+                    .map_or(0.0, |d| d.as_secs_f64());
+                (source.clone(), age)
+            })
+            .collect()
     }
 }
 
@@ -158,6 +206,25 @@ mod tests {
         let got: Vec<(String, u64)> = all.iter().map(|(k, h)| (k.join(","), h.count())).collect();
         assert_eq!(got, [("read".to_string(), 1), ("write".to_string(), 2)]);
         assert!((all[&vec!["write".to_string()]].sum() - 0.05).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_source_is_stale_from_its_first_failure_until_it_is_current() {
+        let h = SourceHealth::default();
+        let t0 = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1000);
+        h.current("nodes");
+        h.failing("nodes", t0);
+        h.failing("nodes", t0 + std::time::Duration::from_secs(5));
+        let age = |h: &SourceHealth, now| {
+            h.ages(now)
+                .into_iter()
+                .find(|(s, _)| s == "nodes")
+                .unwrap()
+                .1
+        };
+        assert_eq!(age(&h, t0 + std::time::Duration::from_secs(9)), 9.0);
+        h.current("nodes");
+        assert_eq!(age(&h, t0 + std::time::Duration::from_secs(20)), 0.0);
     }
 
     #[test]

@@ -188,7 +188,7 @@ pub async fn run(
     let _ = election.set(leadership.clone());
 
     let (tx, rx) = mpsc::channel::<Stamped>(8192);
-    let mut tasks = sources::kube::spawn_all(&client, &settings, &tx);
+    let mut tasks = sources::kube::spawn_all(&client, &settings, &tx, &metrics);
     if let Some(api) = node_pools {
         tasks.push(tokio::spawn(gke::poll_node_pools(
             api,

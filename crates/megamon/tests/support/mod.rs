@@ -4,6 +4,8 @@
 
 #[allow(dead_code)]
 pub mod https;
+#[allow(dead_code)]
+pub mod proxy;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -677,4 +679,93 @@ impl Process {
     pub fn kill(self) {
         let _ = self.signal("-KILL");
     }
+}
+
+/// A local S3 (moto's server, `pip install 'moto[server]'`, as scripts/test
+/// installs it) on a free port; killed when dropped.
+pub struct Moto {
+    pub port: u16,
+    _process: Process,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut cmd = Command::new("python3");
+        cmd.args([
+            "-m",
+            "moto.server",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ]);
+        let process = Process::spawn("moto", cmd);
+        let addr = format!("127.0.0.1:{port}");
+        let up = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            wait_for("moto's server", Duration::from_secs(30), || {
+                http_get(&addr, "/").filter(|(s, _)| *s == 200).map(|_| ())
+            })
+        }));
+        if up.is_err() {
+            panic!(
+                "moto's server did not start (pip install 'moto[server]'; scripts/test does); log:\n{}",
+                process.log().join("\n")
+            );
+        }
+        Moto {
+            port,
+            _process: process,
+        }
+    }
+
+    /// Creates `bucket` (moto takes an unsigned request).
+    pub fn create_bucket(&self, bucket: &str) {
+        let addr = format!("127.0.0.1:{}", self.port);
+        assert_eq!(http_put(&addr, &format!("/{bucket}"), b""), Some(200));
+    }
+
+    /// An object's bytes, read with moto's test credentials.
+    pub fn get(&self, path: &str) -> Option<String> {
+        use std::io::{Read, Write};
+        let addr = format!("127.0.0.1:{}", self.port);
+        let mut s = std::net::TcpStream::connect(&addr).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        // moto reads the access key from the header without checking the signature.
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).ok()?;
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n")?;
+        (head.split_whitespace().nth(1)? == "200").then(|| body.to_string())
+    }
+}
+
+/// A plain HTTP/1.1 PUT on loopback: the status.
+pub fn http_put(addr: &str, path: &str, body: &[u8]) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "PUT {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .ok()?;
+    stream.write_all(body).ok()?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).ok()?;
+    String::from_utf8_lossy(&raw)
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
