@@ -915,3 +915,76 @@ fn a_cluster_without_the_jobset_crd_still_gets_node_pools_then_jobsets() {
             .is_some()
     });
 }
+
+// The module allows its own dead code.
+#[path = "../../megamon-metrics/tests/common/otlp_receiver.rs"]
+mod otlp_receiver;
+
+/// OTLP push is on when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (SPEC §4): the
+/// running monitor pushes its instruments, with dotted names, to a gRPC
+/// receiver of the test's, and follows the cluster there as in /metrics.
+#[test]
+fn otlp_push_goes_to_the_endpoint_in_the_environment() {
+    use otlp_receiver::{gauge_points, metrics_of, pair};
+
+    let cluster = Cluster::start();
+    cluster.apply(&pool_a(64));
+    cluster.apply(&[jobset("train", &[("workers", 1)])]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut receiver = runtime.block_on(otlp_receiver::Receiver::start());
+    let mut config = sim_config();
+    config["AggregationIntervalSeconds"] = 1.into();
+    let monitor = cluster.monitor_with_env(
+        config,
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint)],
+    );
+    let pool_a = pair("nodepool.name", "pool-a");
+    let pool_up = |r: &_, want: f64| {
+        gauge_points(r, "megamon.nodepool.up")
+            .iter()
+            .any(|(attrs, v)| attrs.contains(&pool_a) && *v == want)
+    };
+    // Pushes are at the aggregation interval (1 s): 20 s is only crossed when none come.
+    let limit = Duration::from_secs(20);
+    let pushed = runtime.block_on(receiver.wait_for("pool-a up", limit, |r| pool_up(r, 1.0)));
+    let names: Vec<&str> = metrics_of(&pushed)
+        .iter()
+        .map(|(_, m)| m.name.as_str())
+        .collect();
+    assert!(
+        metrics_of(&pushed)
+            .iter()
+            .all(|(scope, _)| *scope == "megamon"),
+        "{names:?}"
+    );
+    for name in [
+        "megamon.build.info",
+        "megamon.jobset.up",
+        "megamon.jobset.nodes.up",
+        "megamon.nodepool.up.time",
+        "megamon.nodepool.tpu.chip.count",
+        "megamon.aggregation.duration",
+    ] {
+        assert!(names.contains(&name), "{name} not pushed: {names:?}");
+    }
+    assert!(names.iter().all(|n| n.starts_with("megamon.")), "{names:?}");
+    assert_eq!(
+        gauge_points(&pushed, "megamon.jobset.up")
+            .iter()
+            .filter(|(attrs, _)| attrs.contains(&pair("jobset.name", "train")))
+            .count(),
+        1
+    );
+    // A change in the cluster reaches the push too.
+    break_pool_a(&cluster, "False");
+    let pushed = runtime.block_on(receiver.wait_for("pool-a down", limit, |r| pool_up(r, 0.0)));
+    assert_eq!(
+        gauge_points(&pushed, "megamon.nodepool.interruption.count")
+            .into_iter()
+            .find(|(attrs, _)| attrs.contains(&pool_a))
+            .map(|(_, v)| v),
+        Some(1.0)
+    );
+    assert_eq!(monitor.process.terminate(), Some(0));
+    runtime.block_on(receiver.stop());
+}
