@@ -988,3 +988,121 @@ fn otlp_push_goes_to_the_endpoint_in_the_environment() {
     assert_eq!(monitor.process.terminate(), Some(0));
     runtime.block_on(receiver.stop());
 }
+
+/// Only JobSet leader pods (completion index 0, on a node) place a Job on a
+/// node pool (SPEC §2.6): a worker pod (index 1) is ignored by scheduling.
+/// With the default `DisableNodePoolJobLabelling` (true) no Job is labelled;
+/// with it false, the leader's Job is, and a Job with only a worker pod is not.
+#[test]
+fn only_leader_pods_place_jobs_and_labelling_is_off_by_default() {
+    const LABEL: &str = "jsonpath={.metadata.labels.megamon\\.tbd/scheduled-node-pool}";
+    let cluster = Cluster::start();
+    let mut nodes = pool_a(64);
+    nodes.push(tpu_node("pool-b-00", "pool-b", "True"));
+    nodes.push(tpu_node("pool-c-00", "pool-c", "True"));
+    cluster.apply(&nodes);
+    let job = |name: &str, jobset: &str| {
+        json!({
+            "apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": name, "namespace": "default", "labels": {"jobset.sigs.k8s.io/jobset-name": jobset}},
+            "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "main", "image": "busybox"}]}}}
+        })
+    };
+    let pod = |job: &str, jobset: &str, index: &str, node: &str| {
+        json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": format!("{job}-{index}"), "namespace": "default", "labels": {
+                "jobset.sigs.k8s.io/jobset-name": jobset,
+                "batch.kubernetes.io/job-completion-index": index,
+                "batch.kubernetes.io/job-name": job
+            }},
+            "spec": {"nodeName": node, "containers": [{"name": "main", "image": "busybox"}]}
+        })
+    };
+    cluster.apply(&[
+        job("train-workers-0", "train"),
+        job("other-workers-0", "other"),
+        // train's leader on pool-a, its second pod on pool-b; other has only a worker, on pool-c.
+        pod("train-workers-0", "train", "0", "pool-a-05"),
+        pod("train-workers-0", "train", "1", "pool-b-00"),
+        pod("other-workers-0", "other", "1", "pool-c-00"),
+    ]);
+    let label_of = |job: &str| cluster.kubectl(&["get", "job", job, "-o", LABEL]);
+    let scheduled = |m: &support::Metrics| m.values("megamon_nodepool_job_scheduled", &[]).len();
+    let leader: &[(&str, &str)] = &[
+        ("nodepool_name", "pool-a"),
+        ("job_name", "train-workers-0"),
+        ("jobset_name", "train"),
+    ];
+    let mut config = sim_config();
+    config["AggregationIntervalSeconds"] = 1.into();
+
+    // Default config: the leader alone is scheduled, and no Job is labelled.
+    let monitor = cluster.monitor(config.clone());
+    let m = monitor.wait_metrics("the leader scheduled", |m| {
+        m.get("megamon_nodepool_job_scheduled", leader) == Some(1.0) && aggregations(m).is_some()
+    });
+    // Every pod was there before the monitor's first list: one scrape has them all.
+    assert_eq!(scheduled(&m), 1, "only the leader: {}", m.text);
+    // The workers' pools are known pools: what leaves them out is the leader rule.
+    for pool in ["pool-b", "pool-c"] {
+        assert!(
+            m.get("megamon_nodepool_up", &[("nodepool_name", pool)])
+                .is_some(),
+            "{pool}: {}",
+            m.text
+        );
+    }
+    // Labelling would follow the next aggregation; let three pass.
+    let ticks = aggregations(&m).unwrap();
+    let m = monitor.wait_metrics("three more aggregations", |m| {
+        aggregations(m).is_some_and(|n| n >= ticks + 3.0)
+    });
+    assert_eq!(scheduled(&m), 1, "{}", m.text);
+    assert_eq!(
+        label_of("train-workers-0"),
+        "",
+        "labelled with labelling off"
+    );
+    assert_eq!(
+        label_of("other-workers-0"),
+        "",
+        "labelled with labelling off"
+    );
+    assert_eq!(monitor.process.terminate(), Some(0));
+
+    // Labelling on: the leader's Job gets its pool; the worker-only Job nothing.
+    config["DisableNodePoolJobLabelling"] = false.into();
+    let monitor = cluster.monitor(config);
+    wait_for("the leader's Job labelled", Duration::from_secs(15), || {
+        (label_of("train-workers-0") == "pool-a").then_some(())
+    });
+    let m = monitor.wait_metrics("an aggregation counted", |m| aggregations(m).is_some());
+    let ticks = aggregations(&m).unwrap();
+    // What the three aggregations waited for above compare with.
+    eprintln!("the leader's Job was labelled by aggregation {ticks}");
+    let labelled = |p: &support::Process| {
+        p.log()
+            .iter()
+            .filter(|l| l.contains("labelled job with its node pool"))
+            .count()
+    };
+    // Each aggregation hands the labeller every placement: two more have passed
+    // once the labeller has been handed the worker too, had it been one.
+    let m = monitor.wait_metrics("two more aggregations", |m| {
+        aggregations(m).is_some_and(|n| n >= ticks + 2.0)
+    });
+    assert_eq!(scheduled(&m), 1, "{}", m.text);
+    assert_eq!(label_of("train-workers-0"), "pool-a");
+    assert_eq!(
+        label_of("other-workers-0"),
+        "",
+        "a worker pod's Job labelled"
+    );
+    assert_eq!(
+        labelled(&monitor.process),
+        1,
+        "{}",
+        monitor.process.log().join("\n")
+    );
+}
