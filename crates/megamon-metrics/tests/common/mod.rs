@@ -1,6 +1,8 @@
 //! Snapshots and helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod otlp_receiver;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
