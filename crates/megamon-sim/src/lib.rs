@@ -18,6 +18,7 @@ pub mod handlers;
 pub mod kubeconfig;
 pub mod objects;
 pub mod openapi;
+pub mod options;
 pub mod protobuf;
 pub mod request;
 pub mod resources;

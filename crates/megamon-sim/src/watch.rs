@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 
 use crate::error::ApiError;
 use crate::handlers::{Filter, parse_rv, rendered};
+use crate::options::ListOptions;
 use crate::request::{Query, Representation, Target};
 use crate::resources::ResourceDef;
 use crate::state::Sim;
@@ -34,51 +35,25 @@ struct WatchSpec {
 }
 
 /// Checks a watch request and returns the receiving end of its event stream.
+/// `options` have passed `ListOptions::from_query` (so `ValidateListOptions`).
 pub fn start(
     sim: &Arc<Sim>,
     target: Target,
+    options: &ListOptions,
     query: &Query,
     repr: Representation,
 ) -> Result<mpsc::Receiver<Result<Bytes, std::io::Error>>, ApiError> {
-    let filter = Filter::from_query(&target.def, query)?;
-    let rv = parse_rv(query)?;
-    let send_initial = match query.get("sendInitialEvents") {
-        None => None,
-        Some("true") => Some(true),
-        Some("false") => Some(false),
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "invalid value for sendInitialEvents: {other:?}"
-            )));
-        }
-    };
-    let bookmarks = query.flag("allowWatchBookmarks");
-    if send_initial.is_some() {
-        if query.value("resourceVersionMatch") != Some("NotOlderThan") {
-            return Err(ApiError::invalid(
-                "meta.k8s.io",
-                "ListOptions",
-                "",
-                "resourceVersionMatch",
-                "Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
-            ));
-        }
-        if send_initial == Some(true) && !bookmarks {
-            return Err(ApiError::invalid(
-                "meta.k8s.io",
-                "ListOptions",
-                "",
-                "allowWatchBookmarks",
-                "Forbidden: sendInitialEvents requires setting allowWatchBookmarks=true",
-            ));
-        }
-    } else if query.value("resourceVersionMatch").is_some() {
-        return Err(ApiError::bad_request(
-            "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
-        ));
-    }
+    let filter = Filter::new(&target.def, options)?;
+    let rv = parse_rv(&options.resource_version)?;
+    let send_initial = options.send_initial_events;
     let from_zero = rv.is_none_or(|rv| rv == 0);
     let initial_events = send_initial.unwrap_or(from_zero);
+    // Zero means none given (upstream then picks its own); a negative timeout has
+    // already passed, so the watch ends at once.
+    let timeout = match options.timeout_seconds {
+        None | Some(0) => None,
+        Some(s) => Some(Duration::from_secs(u64::try_from(s).unwrap_or(0))),
+    };
     let spec = WatchSpec {
         from: if initial_events || from_zero {
             None
@@ -87,8 +62,8 @@ pub fn start(
         },
         initial_events,
         initial_end_bookmark: send_initial == Some(true),
-        bookmarks,
-        timeout: query.number("timeoutSeconds")?.map(Duration::from_secs),
+        bookmarks: options.allow_watch_bookmarks,
+        timeout,
         repr,
         include: IncludeObject::parse(query.get("includeObject")),
         filter,
