@@ -70,9 +70,13 @@ pub fn start(
         target,
     };
     let (tx, rx) = mpsc::channel(64);
+    // Subscribed before the response goes out: a drop asked for once the client has
+    // its watch must end it, even if the task has not run yet.
+    let mut drops = sim.store.subscribe_drops();
+    drops.borrow_and_update();
     let sim = sim.clone();
     tokio::spawn(async move {
-        run(sim, spec, tx).await;
+        run(sim, spec, drops, tx).await;
     });
     Ok(rx)
 }
@@ -150,11 +154,16 @@ fn error_line(err: &ApiError) -> Bytes {
     ))
 }
 
+/// Whether `/_sim/drop-watches` was asked for since this watch began.
+fn dropped(drops: &mut tokio::sync::watch::Receiver<u64>) -> bool {
+    drops.has_changed().unwrap_or(true)
+}
+
 async fn send(tx: &Tx, line: Bytes) -> bool {
     tx.send(Ok(line)).await.is_ok()
 }
 
-async fn run(sim: Arc<Sim>, spec: WatchSpec, tx: Tx) {
+async fn run(sim: Arc<Sim>, spec: WatchSpec, mut drops: tokio::sync::watch::Receiver<u64>, tx: Tx) {
     let def = spec.target.def.clone();
     let storage_key = def.storage_key();
     let namespace = spec.target.namespace.clone();
@@ -165,8 +174,6 @@ async fn run(sim: Arc<Sim>, spec: WatchSpec, tx: Tx) {
         sent_columns: false,
     };
     let mut latest = sim.store.subscribe();
-    let mut drops = sim.store.subscribe_drops();
-    drops.borrow_and_update();
     let mut shutdown = sim.shutdown.clone();
     let deadline = spec
         .timeout
@@ -204,6 +211,9 @@ async fn run(sim: Arc<Sim>, spec: WatchSpec, tx: Tx) {
                     return;
                 }
             };
+            if dropped(&mut drops) {
+                return;
+            }
             if spec.initial_events {
                 for item in &page.items {
                     match renderer.line("ADDED", item) {
@@ -241,6 +251,12 @@ async fn run(sim: Arc<Sim>, spec: WatchSpec, tx: Tx) {
                     return;
                 }
             };
+            // A dropped watch delivers nothing written after the drop. The drop is
+            // signalled before any such write takes the store lock, so a batch read
+            // after it is checked here, after the read, not before.
+            if dropped(&mut drops) {
+                return;
+            }
             let caught_up = events.len() < BATCH;
             for event in &events {
                 cursor = event.rv;
@@ -288,21 +304,23 @@ async fn run(sim: Arc<Sim>, spec: WatchSpec, tx: Tx) {
                 None => std::future::pending().await,
             }
         };
+        // Endings first: a drop or shutdown pending beside new events wins.
         tokio::select! {
-            changed = latest.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-            }
+            biased;
+            _ = drops.changed() => return,
+            _ = shutdown.changed() => return,
+            _ = timeout => return,
+            _ = tx.closed() => return,
             _ = bookmark_timer.tick(), if spec.bookmarks => {
                 if !send(&tx, renderer.bookmark(cursor, false)).await {
                     return;
                 }
             }
-            _ = drops.changed() => return,
-            _ = shutdown.changed() => return,
-            _ = timeout => return,
-            _ = tx.closed() => return,
+            changed = latest.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
         }
     }
 }
