@@ -837,3 +837,111 @@ async fn kubectl_imperative_commands_work() {
     assert!(table.contains("Ready,SchedulingDisabled"), "{table}");
     t.sim.shutdown().await.expect("clean shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_run_and_create_workloads_post_protobuf_that_is_stored() {
+    // These commands post application/vnd.kubernetes.protobuf bodies.
+    let t = TestSim::start().await;
+    let out = t
+        .ok(&[
+            "run",
+            "web",
+            "--image=nginx:1.27",
+            "--labels=app=web",
+            "--port=8080",
+            "--env=MODE=fast",
+        ])
+        .await;
+    assert!(out.contains("pod/web created"), "{out}");
+    let pod = t.get_json(&["pod", "web"]).await;
+    let container = &pod["spec"]["containers"][0];
+    assert_eq!(container["image"], "nginx:1.27");
+    assert_eq!(container["ports"][0]["containerPort"], 8080);
+    assert_eq!(
+        container["env"][0],
+        serde_json::json!({"name": "MODE", "value": "fast"})
+    );
+    assert_eq!(pod["metadata"]["labels"]["app"], "web");
+    assert_eq!(pod["spec"]["restartPolicy"], "Always");
+    assert_eq!(pod["status"]["phase"], "Pending");
+    assert!(t.ok(&["get", "pods"]).await.contains("web"));
+
+    let out = t
+        .ok(&[
+            "create",
+            "job",
+            "once",
+            "--image=busybox",
+            "--",
+            "echo",
+            "hi",
+        ])
+        .await;
+    assert!(out.contains("job.batch/once created"), "{out}");
+    let job = t.get_json(&["job", "once"]).await;
+    let pod_spec = &job["spec"]["template"]["spec"];
+    assert_eq!(pod_spec["containers"][0]["image"], "busybox");
+    assert_eq!(
+        pod_spec["containers"][0]["command"],
+        serde_json::json!(["echo", "hi"])
+    );
+    assert_eq!(pod_spec["restartPolicy"], "Never");
+
+    let out = t
+        .ok(&[
+            "create",
+            "deployment",
+            "api",
+            "--image=nginx",
+            "--replicas=3",
+            "--port=80",
+        ])
+        .await;
+    assert!(out.contains("deployment.apps/api created"), "{out}");
+    let deployment = t.get_json(&["deployment", "api"]).await;
+    assert_eq!(deployment["spec"]["replicas"], 3);
+    assert_eq!(deployment["spec"]["selector"]["matchLabels"]["app"], "api");
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"],
+        80
+    );
+    assert!(t.ok(&["get", "deployments"]).await.contains("api"));
+
+    let out = t
+        .ok(&[
+            "create",
+            "cronjob",
+            "tick",
+            "--image=busybox",
+            "--schedule=*/5 * * * *",
+            "--",
+            "date",
+        ])
+        .await;
+    assert!(out.contains("cronjob.batch/tick created"), "{out}");
+    let cronjob = t.get_json(&["cronjob", "tick"]).await;
+    assert_eq!(cronjob["spec"]["schedule"], "*/5 * * * *");
+    let template = &cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+    assert_eq!(template["containers"][0]["image"], "busybox");
+    assert_eq!(
+        template["containers"][0]["command"],
+        serde_json::json!(["date"])
+    );
+    let table = t.ok(&["get", "cronjobs"]).await;
+    assert!(
+        table.contains("SCHEDULE") && table.contains("tick") && table.contains("*/5 * * * *"),
+        "{table}"
+    );
+    // A job from the cron job's template, owned by it.
+    let out = t
+        .ok(&["create", "job", "tick-now", "--from=cronjob/tick"])
+        .await;
+    assert!(out.contains("job.batch/tick-now created"), "{out}");
+    let job = t.get_json(&["job", "tick-now"]).await;
+    assert_eq!(job["metadata"]["ownerReferences"][0]["name"], "tick");
+    assert_eq!(
+        job["spec"]["template"]["spec"]["containers"][0]["command"],
+        serde_json::json!(["date"])
+    );
+    t.sim.shutdown().await.expect("clean shutdown");
+}
