@@ -14,6 +14,7 @@ pub mod auth;
 pub mod discovery;
 pub mod error;
 pub mod faults;
+pub mod gnostic;
 pub mod handlers;
 pub mod kubeconfig;
 pub mod objects;

@@ -185,6 +185,23 @@ async fn api(sim: &Arc<Sim>, req: Request, path: &str) -> Result<Response, ApiEr
                 .map(|doc| json_reply(200, &doc))
                 .ok_or_else(ApiError::no_route);
         }
+        ["openapi", "v2"] if is_get => {
+            let doc = openapi::v2_document(&sim.registry, &sim.store);
+            let accept = header_str(req.headers(), header::ACCEPT).unwrap_or_default();
+            // client-go asks for gnostic's protobuf only (OpenAPISchema()).
+            if accept.contains("application/com.github.proto-openapi.spec.v2") {
+                let mut response = Response::new(Body::from(crate::gnostic::encode(&doc)));
+                // As kube-openapi answers it: `@` is not valid in a media type.
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(
+                        "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+                    ),
+                );
+                return Ok(response);
+            }
+            return Ok(json_reply(200, &doc));
+        }
         ["openapi", "v3"] if is_get => return Ok(json_reply(200, &openapi::root(&sim.registry))),
         ["openapi", "v3", rest @ ..] if is_get => {
             return openapi::group_version_doc(&sim.registry, &sim.store, &rest.join("/"))
