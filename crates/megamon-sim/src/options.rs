@@ -16,6 +16,7 @@
 //! | `fieldValidation` | `""`, `Ignore`, `Warn`, `Strict` (case-sensitive) | 422 `Unsupported value` |
 //! | `propagationPolicy` | `Foreground`, `Background`, `Orphan` | 422 `Unsupported value` |
 //! | `pretty` | `strconv.ParseBool`; anything else is false | never an error |
+//! | `includeObject` (Table requests) | `None`, `Metadata`, `Object` | 400 `Unable to convert to Table as requested: ...` |
 //!
 //! Repeated parameters: the first value counts, as `Convert_Slice_string_To_*` read
 //! `values[0]`. DELETE reads its options from the query only when the body is empty.
@@ -301,6 +302,24 @@ impl ListOptions {
     pub fn page_size(&self) -> Option<usize> {
         usize::try_from(self.limit).ok().filter(|l| *l > 0)
     }
+}
+
+/// `TableOptions` (`includeObject`), read only when a Table is asked for; upstream
+/// answers a bad value with 400 (`ValidateTableOptions` in its table conversion).
+pub fn check_table_options(query: &Query) -> Result<(), ApiError> {
+    let value = query.get("includeObject").unwrap_or_default();
+    if matches!(value, "" | "None" | "Metadata" | "Object") {
+        return Ok(());
+    }
+    let problem = FieldProblem::not_supported(
+        "includeObject",
+        go_quote(value),
+        &["Metadata", "None", "Object", ""],
+    );
+    Err(ApiError::bad_request(format!(
+        "Unable to convert to Table as requested: {}: {}",
+        problem.field, problem.body
+    )))
 }
 
 /// Which write a `WriteOptions` is for: upstream validates each with its own kind.

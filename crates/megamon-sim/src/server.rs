@@ -271,7 +271,13 @@ fn resource(
         };
         return Ok(json_reply(201, &answer));
     }
-    let wants_repr = || request::representation(header_str(headers, header::ACCEPT));
+    let wants_repr = || {
+        let repr = request::representation(header_str(headers, header::ACCEPT))?;
+        if repr == Representation::Table {
+            crate::options::check_table_options(query)?;
+        }
+        Ok::<_, ApiError>(repr)
+    };
     let write_repr = || wants_repr().unwrap_or(Representation::Object);
     let is_item = target.name.is_some();
     let answer = match (method.as_str(), is_item) {

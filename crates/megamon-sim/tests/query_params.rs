@@ -180,6 +180,8 @@ fn rows() -> Vec<Row> {
             400,
             Message("field label not supported: spec.bogus"),
         ),
+        // includeObject: only read for Table requests (see the Table rows below).
+        get("?includeObject=bogus", 200, List),
         // pretty: strconv.ParseBool, anything else is false.
         get("?pretty=true", 200, Pretty),
         get("/x?pretty=1", 200, Pretty),
@@ -429,6 +431,30 @@ async fn query_parameters_parse_and_validate_as_kube_apiserver() {
             let (_, list) = send(&client, &get("", 200, Expect::Any)).await;
             let v: Value = serde_json::from_str(&list).expect("list");
             assert_eq!(v["items"].as_array().map(Vec::len), Some(1), "{what}");
+        }
+    }
+    // includeObject, for Table requests (kubectl get): TableOptions, 400 when refused.
+    for (include, status) in [("Object", 200), ("None", 200), ("bogus", 400)] {
+        let request = http::Request::get(format!("{CMS}?includeObject={include}"))
+            .header("accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
+            .body(kube::client::Body::empty())
+            .expect("request");
+        let response = client.send(request).await.expect("answer");
+        assert_eq!(
+            response.status().as_u16(),
+            status,
+            "includeObject={include}"
+        );
+        let body: Value =
+            serde_json::from_slice(&response.into_body().collect_bytes().await.expect("body"))
+                .expect("JSON");
+        if status == 400 {
+            assert_eq!(
+                body["message"],
+                r#"Unable to convert to Table as requested: includeObject: Unsupported value: "bogus": supported values: "Metadata", "None", "Object", """#
+            );
+        } else {
+            assert_eq!(body["kind"], "Table", "{body}");
         }
     }
     // dryRun=All stores nothing; a dry-run delete deletes nothing.
