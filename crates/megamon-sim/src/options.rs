@@ -333,13 +333,13 @@ pub enum WriteVerb {
     },
 }
 
-/// `CreateOptions`, `UpdateOptions` or `PatchOptions`.
+/// `CreateOptions`, `UpdateOptions` or `PatchOptions`, as far as the simulator acts
+/// on them (`fieldValidation` and `force` are checked, then have nothing to change:
+/// objects are stored as given and apply reports no conflicts).
 #[derive(Debug, Clone, Default)]
 pub struct WriteOptions {
     pub dry_run: bool,
     pub field_manager: String,
-    pub field_validation: String,
-    pub force: Option<bool>,
 }
 
 impl WriteOptions {
@@ -392,17 +392,16 @@ impl WriteOptions {
         Ok(WriteOptions {
             dry_run,
             field_manager,
-            field_validation,
-            force,
         })
     }
 }
 
 /// `DeleteOptions`, from the body when there is one, else from the query.
+/// `gracePeriodSeconds` is checked but changes nothing: deletions are immediate (and
+/// upstream reads a negative one as 1 s).
 #[derive(Debug, Clone, Default)]
 pub struct DeleteOptions {
     pub dry_run: bool,
-    pub grace_period_seconds: Option<i64>,
     pub propagation_policy: Option<String>,
     pub orphan_dependents: Option<bool>,
     pub preconditions: Option<Value>,
@@ -412,9 +411,9 @@ impl DeleteOptions {
     pub fn read(query: &Query, body: &[u8]) -> Result<DeleteOptions, ApiError> {
         let mut problems = Vec::new();
         let options = if body.iter().all(u8::is_ascii_whitespace) {
+            query.int64("gracePeriodSeconds")?;
             DeleteOptions {
                 dry_run: query.dry_run_values(&mut problems),
-                grace_period_seconds: query.int64("gracePeriodSeconds")?,
                 propagation_policy: query.get("propagationPolicy").map(str::to_string),
                 orphan_dependents: query.optional_flag("orphanDependents"),
                 preconditions: None,
@@ -463,13 +462,12 @@ impl DeleteOptions {
                 .ok_or_else(|| wrong("dryRun", "a list of strings"))?,
             Some(_) => return Err(wrong("dryRun", "a list of strings")),
         };
-        let grace_period_seconds = match map.get("gracePeriodSeconds") {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(
-                v.as_i64()
-                    .ok_or_else(|| wrong("gracePeriodSeconds", "an integer"))?,
-            ),
-        };
+        if map
+            .get("gracePeriodSeconds")
+            .is_some_and(|v| !v.is_null() && !v.is_i64())
+        {
+            return Err(wrong("gracePeriodSeconds", "an integer"));
+        }
         let propagation_policy = match map.get("propagationPolicy") {
             None | Some(Value::Null) => None,
             Some(v) => Some(
@@ -487,7 +485,6 @@ impl DeleteOptions {
         };
         Ok(DeleteOptions {
             dry_run: dry_run_check(&dry_run, problems),
-            grace_period_seconds,
             propagation_policy,
             orphan_dependents,
             preconditions: map.get("preconditions").filter(|p| !p.is_null()).cloned(),
@@ -584,7 +581,7 @@ mod tests {
             WriteVerb::Patch { apply: true },
         )
         .expect("valid apply");
-        assert!(ok.dry_run && ok.force == Some(true));
+        assert!(ok.dry_run && ok.field_manager == "me");
         assert!(
             WriteOptions::from_query(&query("force=true"), WriteVerb::Patch { apply: false })
                 .is_err()
@@ -601,11 +598,12 @@ mod tests {
                 .expect("the body wins")
                 .orphan()
         );
+        assert!(DeleteOptions::read(&query("gracePeriodSeconds=-1"), b"").is_ok());
         assert_eq!(
-            DeleteOptions::read(&query("gracePeriodSeconds=-1"), b"")
-                .expect("negative grace is accepted")
-                .grace_period_seconds,
-            Some(-1)
+            DeleteOptions::read(&query("gracePeriodSeconds=soon"), b"")
+                .expect_err("not a number")
+                .code,
+            400
         );
     }
 }
