@@ -18,6 +18,12 @@
 //! 0.98 MB; prost-reflect + protox build in 23 s / 31 s spread over many small units,
 //! and the descriptor set of the files used here is 82 KB.
 //!
+//! What this module (with `gnostic` and `/openapi/v2`) cost, before and after, on a
+//! shared machine (so CPU time, not wall time): a clean debug build of megamon-sim
+//! 113 s -> 156 s of CPU (143 -> 167 compile units; protox and its parser, logos
+//! and miette, are build-time only); the stripped release `megamon` binary
+//! 24.10 MB -> 25.13 MB (131.3 MB -> 137.4 MB with its line tables).
+//!
 //! Upstream's JSON forms of the special types are kept: `Time`/`MicroTime` as RFC 3339
 //! (zero time as null), `Duration` as Go prints it, `IntOrString` as a number or a
 //! string, `Quantity` as its string, `RawExtension`/`FieldsV1` as the JSON they carry.
