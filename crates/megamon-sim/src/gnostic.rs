@@ -5,7 +5,8 @@
 //!
 //! Only the messages and fields our Swagger documents use are declared, with the
 //! field numbers of gnostic's `openapiv2/OpenAPIv2.proto`; a one-variant `oneof` is
-//! written as the optional field it is on the wire. Values that gnostic keeps as
+//! written as the optional field it is on the wire. Declared by hand because no crate
+//! carries gnostic's messages (none found on crates.io; k8s-pb and k8s-openapi do not). Values that gnostic keeps as
 //! `Any` (defaults, examples, enums, `x-` extensions) carry their YAML text, which
 //! JSON is; kube-openapi reads extensions back with a YAML decoder.
 
