@@ -10,7 +10,10 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 pub use event::{State, UpEvent};
-pub use summary::{ProvisioningState, Summary, summarize};
+pub use summary::{Episode, ProvisioningState, Summary, episodes, summarize};
+
+use crate::cause::Why;
+use crate::upness::Attrs;
 
 /// What an observation did to a timeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,11 +36,15 @@ impl Observed {
     }
 }
 
-/// The transitions of one entity, oldest first, timestamps non-decreasing.
+/// The transitions of one entity, oldest first, timestamps non-decreasing,
+/// and **[ours]** the entity's labels when last recorded (`"attrs"`: what
+/// reports need after the entity is gone; the original ignores the field).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Timeline {
     #[serde(rename = "upEvents")]
     events: Vec<UpEvent>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attrs: Option<Box<Attrs>>,
 }
 
 /// Only a JSON object is a stored timeline (serde's derive would also take an
@@ -55,16 +62,19 @@ impl<'de> Deserialize<'de> for Timeline {
                 mut map: A,
             ) -> Result<Timeline, A::Error> {
                 let mut events = Vec::new();
+                let mut attrs = None;
                 while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
                     if key == "upEvents" {
                         events = map
                             .next_value::<Option<Vec<UpEvent>>>()?
                             .unwrap_or_default();
+                    } else if key == "attrs" {
+                        attrs = map.next_value::<Option<Attrs>>()?.map(Box::new);
                     } else {
                         map.next_value::<serde::de::IgnoredAny>()?;
                     }
                 }
-                Ok(Timeline { events })
+                Ok(Timeline { events, attrs })
             }
         }
         d.deserialize_map(TimelineVisitor)
@@ -75,7 +85,37 @@ impl Timeline {
     /// A timeline from stored events, as they are (they may be malformed; the
     /// summary copes, see SPEC §3.1).
     pub fn from_events(events: Vec<UpEvent>) -> Self {
-        Timeline { events }
+        Timeline {
+            events,
+            attrs: None,
+        }
+    }
+
+    /// The entity's labels when last recorded, if they were.
+    pub fn attrs(&self) -> Option<&Attrs> {
+        self.attrs.as_deref()
+    }
+
+    /// Records the entity's labels; whether they changed.
+    pub fn set_attrs(&mut self, attrs: &Attrs) -> bool {
+        if self.attrs.as_deref() == Some(attrs) {
+            return false;
+        }
+        self.attrs = Some(Box::new(attrs.clone()));
+        true
+    }
+
+    /// Says why the last event happened (an interruption's cause).
+    pub fn annotate_last(&mut self, why: Why) {
+        if let Some(last) = self.events.pop() {
+            self.events.push(last.because(why));
+        }
+    }
+
+    /// The interruptions and recoveries of this timeline, as the summary
+    /// counts them.
+    pub fn episodes(&self) -> Vec<Episode> {
+        episodes(&self.events)
     }
 
     pub fn events(&self) -> &[UpEvent] {
@@ -100,7 +140,7 @@ impl Timeline {
             Some(last) if at < last.timestamp => last.timestamp,
             _ => at,
         };
-        let Some(last) = self.events.last().copied() else {
+        let Some(last) = self.events.last().map(UpEvent::state) else {
             self.events
                 .push(UpEvent::new(State { up: false, ..state }, at));
             if state.up {
@@ -111,7 +151,7 @@ impl Timeline {
         if last.up != state.up {
             self.events.push(UpEvent::new(state, at));
             Observed::Transition { up: state.up }
-        } else if !state.up && last.state() != state {
+        } else if !state.up && last != state {
             self.events.push(UpEvent::new(state, at));
             Observed::FlagsChanged
         } else {
@@ -180,6 +220,18 @@ impl Timelines {
                 self.by_key.insert(key.to_string(), t);
                 observed
             }
+        }
+    }
+
+    /// See [`Timeline::set_attrs`]; `false` for an entity without a timeline.
+    pub fn set_attrs(&mut self, key: &str, attrs: &Attrs) -> bool {
+        self.by_key.get_mut(key).is_some_and(|t| t.set_attrs(attrs))
+    }
+
+    /// See [`Timeline::annotate_last`].
+    pub fn annotate_last(&mut self, key: &str, why: Why) {
+        if let Some(t) = self.by_key.get_mut(key) {
+            t.annotate_last(why);
         }
     }
 

@@ -49,10 +49,12 @@ fn build(kind: EntityKind, taken_at: Timestamp, entities: Vec<Entity>, fleet: &m
                 expected_down: planned,
                 failed: false,
                 timestamp: first + SignedDuration::from_mins(minutes),
+                cause: None,
+                detail: None,
             })
             .collect();
         let timeline = Timeline::from_events(events);
-        let last = *timeline.last().expect("fixture entity has events");
+        let last = timeline.last().cloned().expect("fixture entity has events");
         let ready = if last.up {
             e.expected
         } else if last.expected_down {
