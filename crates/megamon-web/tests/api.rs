@@ -101,6 +101,7 @@ async fn up_percent_is_null_before_any_time_passed() {
                 key: "fresh".into(),
                 upness: Upness::default(),
                 up: false,
+                causes: Default::default(),
                 summary: timeline.summarize(at),
             }],
         }],
@@ -203,6 +204,7 @@ async fn keys_are_percent_decoded() {
                 key: key.into(),
                 upness: Upness::default(),
                 up: false,
+                causes: Default::default(),
                 summary: Summary::default(),
             }],
         }],
@@ -340,6 +342,7 @@ async fn failed_and_leader_worker_set_entities() {
             ..Upness::default()
         },
         up: false,
+        causes: Default::default(),
         summary: Summary {
             provisioning_state: megamon_core::ProvisioningState::Failed,
             provisioning_duration: std::time::Duration::from_secs(30),
@@ -360,6 +363,7 @@ async fn failed_and_leader_worker_set_entities() {
             ..Upness::default()
         },
         up: true,
+        causes: Default::default(),
         summary: Summary::default(),
     };
     let snapshot = Snapshot {

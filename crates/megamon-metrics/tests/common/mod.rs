@@ -50,6 +50,7 @@ pub fn jobset(uid: &str, name: &str, up: bool, summary: Summary) -> EntitySnapsh
         },
         up,
         summary,
+        causes: Default::default(),
     }
 }
 
@@ -71,6 +72,7 @@ pub fn node_pool(name: &str, up: bool, spot: bool, chips: u64, summary: Summary)
         },
         up,
         summary,
+        causes: Default::default(),
     }
 }
 

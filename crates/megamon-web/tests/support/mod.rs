@@ -75,6 +75,7 @@ fn build(kind: EntityKind, taken_at: Timestamp, entities: Vec<Entity>, fleet: &m
             },
             up: last.up,
             summary: timeline.summarize(taken_at),
+            causes: timeline.causes(),
         });
         fleet.timelines.insert((kind, e.key.to_string()), timeline);
     }
