@@ -8,6 +8,7 @@
 
 pub mod cause;
 pub mod config;
+pub mod distribution;
 pub mod duration;
 pub mod entity;
 pub mod history;
