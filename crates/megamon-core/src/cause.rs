@@ -268,6 +268,13 @@ impl CauseCounts {
     }
 }
 
+/// `{"<cause>": count}`, causes that occurred only.
+impl Serialize for CauseCounts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(c, n)| (c.as_str(), n)))
+    }
+}
+
 impl FromIterator<Option<Cause>> for CauseCounts {
     fn from_iter<I: IntoIterator<Item = Option<Cause>>>(iter: I) -> Self {
         let mut counts = CauseCounts::default();
