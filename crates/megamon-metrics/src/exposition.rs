@@ -398,6 +398,7 @@ impl Exposition {
                         write_value(&mut out, n as f64);
                     }
                 }
+                Source::Histogram(id) if id.is_per_family() && !leader => {}
                 Source::Histogram(id) => {
                     let bounds = id.spec().buckets;
                     let layout = &self.histogram_labels[id.index()];
@@ -408,10 +409,9 @@ impl Exposition {
                         .collect();
                     // The Go order: by label count, then values.
                     series.sort_by(|a, b| layout.cmp(&a.0, &b.0));
+                    // Zero-count series are the time-to-recover series of
+                    // entities yet to recover (see `Metrics::publish`).
                     for (values, histogram) in &series {
-                        if histogram.count() == 0 {
-                            continue;
-                        }
                         header.write(&mut out);
                         let mut le = String::new();
                         let buckets = histogram

@@ -215,6 +215,12 @@ impl HistogramId {
         HistogramId(Self::FIRST_FAMILY + 2 * kind_index(kind) + 1)
     }
 
+    /// Whether this is one of a family's (time to recover, between
+    /// interruptions): like the entity series, only the leader shows them.
+    pub(crate) fn is_per_family(self) -> bool {
+        self.0 >= Self::FIRST_FAMILY
+    }
+
     pub(crate) fn all() -> impl Iterator<Item = HistogramId> {
         (0..HISTOGRAMS.len()).map(HistogramId)
     }

@@ -139,10 +139,32 @@ impl Metrics {
             otlp.latest
                 .set(Some(Arc::new(Frame::new(Arc::clone(&snapshot)))));
         }
+        if self.is_leader() {
+            self.ensure_time_to_recover(&snapshot);
+        }
         let published = Arc::new(self.exposition.prepare(snapshot));
         // A poisoned lock still holds a whole `Arc`: nothing half-written.
         *self.latest.write().unwrap_or_else(|e| e.into_inner()) = Some(published);
         self.ready.store(true, Ordering::Release);
+    }
+
+    /// /metrics shows a `time.to.recover` series at zero for the labels of
+    /// every current entity before its first recovery: Prometheus' rate()
+    /// and increase() see a series' first sample as its start, so a series
+    /// born with its first recovery would never count that one. (The OTLP
+    /// push cannot do this: the SDK has no empty points.)
+    fn ensure_time_to_recover(&self, snapshot: &Snapshot) {
+        for family in &snapshot.families {
+            let label_sets: std::collections::BTreeSet<[&str; 3]> = family
+                .entities
+                .iter()
+                .map(|e| episode_label_values(&e.upness.attrs))
+                .collect();
+            for labels in label_sets {
+                self.recorded
+                    .ensure(HistogramId::time_to_recover(family.kind), &labels);
+            }
+        }
     }
 
     /// Records how long one aggregation took (`<prefix>.aggregation.duration`).

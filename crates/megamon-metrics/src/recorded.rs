@@ -43,6 +43,23 @@ impl Recorded {
             .record(spec.buckets, seconds);
     }
 
+    /// Makes histogram `id` have a series for `labels`, at zero if it has
+    /// none yet.
+    pub(crate) fn ensure(&self, id: HistogramId, labels: &[&str]) {
+        let Some(slot) = self.histograms.get(id.index()) else {
+            return;
+        };
+        let mut map = lock(slot);
+        if map
+            .keys()
+            .any(|k| k.iter().map(String::as_str).eq(labels.iter().copied()))
+        {
+            return;
+        }
+        let key: Vec<String> = labels.iter().map(|s| s.to_string()).collect();
+        map.insert(key, Histogram::new(id.spec().buckets));
+    }
+
     pub(crate) fn record_export_error(&self, exporter: &str) {
         let mut errors = lock(&self.export_errors);
         match errors.get_mut(exporter) {
