@@ -96,7 +96,9 @@ fn main() -> ExitCode {
             Ok(mut report) => {
                 // Measured once, with the first size: the same for all.
                 if report.empty.is_none() {
-                    report.empty = reports.first().and_then(|r: &megamon_bench::Report| r.empty);
+                    report.empty = reports
+                        .first()
+                        .and_then(|r: &megamon_bench::Report| r.empty);
                 }
                 println!("## {nodes} nodes\n\n{report}");
                 reports.push(report);

@@ -103,6 +103,70 @@ mod tests {
     }
 
     #[test]
+    fn causes_and_attrs_leave_the_original_shape_readable() {
+        use crate::cause::{Cause, Why};
+        use crate::timeline::{State, Timeline, UpEvent};
+        use crate::upness::Attrs;
+        let at = |s: &str| s.parse::<Timestamp>().unwrap();
+        let mut t = Timeline::from_events(vec![
+            UpEvent::down(at("2024-01-01T00:00:00Z")),
+            UpEvent::up(at("2024-01-01T00:10:00Z")),
+        ]);
+        t.observe(State::DOWN, at("2024-01-01T00:20:00Z"));
+        assert!(
+            t.explain_interruption(Why::new(Cause::NodeNotReady, "1 of 16 nodes NotReady: n1"))
+        );
+        t.set_attrs(&Attrs {
+            node_pool_name: "p".into(),
+            tpu_accelerator: "tpu-v5p-slice".into(),
+            ..Attrs::default()
+        });
+        let mut all = Timelines::new();
+        all.insert("p".into(), t);
+        let bytes = to_bytes(&all);
+        // Ours reads it back whole.
+        assert_eq!(parse("node-pools.json", &bytes).unwrap(), all);
+        // The original's reader (Go's encoding/json: named fields, unknown
+        // ones ignored) reads the same events.
+        #[derive(serde::Deserialize)]
+        struct GoEvent {
+            up: bool,
+            #[serde(default)]
+            ed: bool,
+            ts: Timestamp,
+        }
+        #[derive(serde::Deserialize)]
+        struct GoTimeline {
+            #[serde(rename = "upEvents")]
+            up_events: Vec<GoEvent>,
+        }
+        let go: std::collections::BTreeMap<String, GoTimeline> =
+            serde_json::from_slice(&bytes).unwrap();
+        let events: Vec<(bool, bool, Timestamp)> = go["p"]
+            .up_events
+            .iter()
+            .map(|e| (e.up, e.ed, e.ts))
+            .collect();
+        assert_eq!(
+            events,
+            [
+                (false, false, at("2024-01-01T00:00:00Z")),
+                (true, false, at("2024-01-01T00:10:00Z")),
+                (false, false, at("2024-01-01T00:20:00Z")),
+            ]
+        );
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(
+            text.contains(r#""cause":"node-not-ready","detail":"1 of 16 nodes NotReady: n1""#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#""attrs":{"tpuAccelerator":"tpu-v5p-slice","nodePoolName":"p"}"#),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn syntax_error_names_file_and_line() {
         let doc = b"{\n  \"a\": {\"upEvents\": [\n    {\"up\": false, \"ts\": \"2024-01-01T00:00:00Z\"},,\n  ]}\n}";
         let err = parse("node-pools.json", doc).unwrap_err();

@@ -6,7 +6,9 @@
 //! testable with plain unit and property tests.
 #![forbid(unsafe_code)]
 
+pub mod cause;
 pub mod config;
+pub mod distribution;
 pub mod duration;
 pub mod entity;
 pub mod history;
@@ -19,5 +21,5 @@ pub mod upness;
 
 pub use kind::EntityKind;
 pub use snapshot::{EntitySnapshot, FamilySnapshot, Snapshot};
-pub use timeline::{ProvisioningState, State, Summary, Timeline, Timelines, UpEvent};
+pub use timeline::{Episode, ProvisioningState, State, Summary, Timeline, Timelines, UpEvent};
 pub use upness::{Attrs, Upness};

@@ -104,6 +104,28 @@ proptest! {
     }
 
     #[test]
+    fn episodes_are_what_the_summary_counts((events, now) in well_formed()) {
+        let t = Timeline::from_events(events);
+        let s = t.summarize(now);
+        let episodes = t.episodes();
+        let interruptions: Vec<Duration> = episodes.iter().filter_map(|e| match e {
+            megamon_core::Episode::Interruption { up_run, .. } => Some(*up_run),
+            _ => None,
+        }).collect();
+        let recoveries: Vec<Duration> = episodes.iter().filter_map(|e| match e {
+            megamon_core::Episode::Recovery { down_run, .. } => Some(*down_run),
+            _ => None,
+        }).collect();
+        prop_assert_eq!(interruptions.len() as u64, s.interruption_count);
+        prop_assert_eq!(recoveries.len() as u64, s.recovery_count);
+        prop_assert_eq!(interruptions.iter().sum::<Duration>(), s.total_up_time_between_interruption);
+        prop_assert_eq!(recoveries.iter().sum::<Duration>(), s.total_down_time_between_recovery);
+        if let Some(last) = recoveries.last() {
+            prop_assert_eq!(*last, s.latest_down_time_between_recovery);
+        }
+    }
+
+    #[test]
     fn durations_are_never_negative_and_bounded((events, now) in arbitrary_events()) {
         // Any input at all, including unordered timestamps: no panic, and no
         // duration (as Go nanoseconds) negative or longer than the whole span.
@@ -123,7 +145,7 @@ proptest! {
         later in 0i64..1_000_000_000_000,
     ) {
         let mut t = Timeline::from_events(events.clone());
-        let last = *events.last().unwrap();
+        let last = events.last().unwrap().clone();
         let when = now + SignedDuration::from_nanos(later);
         prop_assert!(!t.observe(last.state(), when).changed());
         if last.up {
@@ -168,7 +190,7 @@ proptest! {
         let mut with_flags = events.clone();
         for (index, fraction, planned) in inserts {
             let i = index.index(with_flags.len());
-            let e = with_flags[i];
+            let e = with_flags[i].clone();
             if e.up {
                 continue;
             }

@@ -92,6 +92,8 @@ pub async fn run(
         extra_routes: options.extra_routes,
         kubeconfig: Some(options.kubeconfig_out.clone()),
         metrics_listening: Some(listening),
+        election: Default::default(),
+        metrics_cert_dir: None,
     };
     let monitor_stop = stop.clone();
     let monitor = tokio::spawn(async move {

@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use megamon_core::Snapshot;
+use megamon_core::cause::Cause;
+use megamon_core::{Attrs, EntityKind, Episode, Snapshot};
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::Resource;
@@ -14,7 +15,7 @@ use opentelemetry_sdk::metrics::{Instrument, PeriodicReader, SdkMeterProvider, S
 use crate::error::MetricsError;
 use crate::exposition::{Exposition, Published};
 use crate::instruments::{Frame, FrameSlot, HistogramId, Instruments};
-use crate::labels::BuildInfo;
+use crate::labels::{BuildInfo, episode_label_values};
 use crate::recorded::Recorded;
 
 /// The instrumentation scope of every instrument: `otel_scope_name="megamon"`,
@@ -74,6 +75,8 @@ pub struct Metrics {
     /// What /metrics shows; swapped whole, so a scrape sees one snapshot.
     latest: RwLock<Option<Arc<Published>>>,
     ready: AtomicBool,
+    /// Whether this replica leads: only then are entity series shown.
+    leader: Arc<AtomicBool>,
     exposition: Exposition,
     recorded: Recorded,
     otlp: Option<OtlpPipeline>,
@@ -103,15 +106,24 @@ impl Metrics {
         validate_prefix(&options.prefix)?;
         let resource = resource();
         let exposition = Exposition::new(&options.prefix, &options.build, &resource);
+        let leader = Arc::new(AtomicBool::new(true));
+        let recorded = Recorded::default();
         let otlp = match &options.otlp {
             None => None,
-            Some(otlp) => Some(OtlpPipeline::new(otlp, resource, &options)?),
+            Some(otlp) => Some(OtlpPipeline::new(
+                otlp,
+                resource,
+                &options,
+                &leader,
+                &recorded.sources,
+            )?),
         };
         Ok(Metrics {
             latest: RwLock::new(None),
             ready: AtomicBool::new(false),
+            leader,
             exposition,
-            recorded: Recorded::default(),
+            recorded,
             otlp,
         })
     }
@@ -121,9 +133,14 @@ impl Metrics {
     /// O(n log n) in its entities; with OTLP also building their
     /// attributes, O(entities).
     pub fn publish(&self, snapshot: Arc<Snapshot>) {
-        if let Some(otlp) = &self.otlp {
+        if let Some(otlp) = &self.otlp
+            && self.is_leader()
+        {
             otlp.latest
                 .set(Some(Arc::new(Frame::new(Arc::clone(&snapshot)))));
+        }
+        if self.is_leader() {
+            self.ensure_time_to_recover(&snapshot);
         }
         let published = Arc::new(self.exposition.prepare(snapshot));
         // A poisoned lock still holds a whole `Arc`: nothing half-written.
@@ -131,20 +148,62 @@ impl Metrics {
         self.ready.store(true, Ordering::Release);
     }
 
+    /// /metrics shows a `time.to.recover` series at zero for the labels of
+    /// every current entity before its first recovery: Prometheus' rate()
+    /// and increase() see a series' first sample as its start, so a series
+    /// born with its first recovery would never count that one. (The OTLP
+    /// push cannot do this: the SDK has no empty points.)
+    fn ensure_time_to_recover(&self, snapshot: &Snapshot) {
+        for family in &snapshot.families {
+            let label_sets: std::collections::BTreeSet<[&str; 3]> = family
+                .entities
+                .iter()
+                .map(|e| episode_label_values(&e.upness.attrs))
+                .collect();
+            for labels in label_sets {
+                self.recorded
+                    .ensure(HistogramId::time_to_recover(family.kind), &labels);
+            }
+        }
+    }
+
     /// Records how long one aggregation took (`<prefix>.aggregation.duration`).
     pub fn record_aggregation_duration(&self, duration: Duration) {
-        self.record(HistogramId::AggregationDuration, &[], duration);
+        self.record(HistogramId::AGGREGATION_DURATION, &[], duration);
     }
 
     /// Records how long a history store call took (`<prefix>.gcs.latency`,
     /// by `operation`: `read` or `write`), whatever the backend.
     pub fn record_store_latency(&self, operation: &str, duration: Duration) {
-        self.record(HistogramId::StoreLatency, &[operation], duration);
+        self.record(HistogramId::STORE_LATENCY, &[operation], duration);
     }
 
     /// Records how long a GKE API call took (`<prefix>.gke.latency`).
     pub fn record_gke_latency(&self, duration: Duration) {
-        self.record(HistogramId::GkeLatency, &[], duration);
+        self.record(HistogramId::GKE_LATENCY, &[], duration);
+    }
+
+    /// Records an interruption (in `<prefix>.<family>.time.between.interruptions`:
+    /// the up time it ended, by cause) or a recovery (in
+    /// `<prefix>.<family>.time.to.recover`: the down time it ended) of an
+    /// entity of `kind` labelled `attrs`.
+    pub fn record_episode(&self, kind: EntityKind, episode: &Episode, attrs: &Attrs) {
+        let [spot, accelerator, topology] = episode_label_values(attrs);
+        match episode {
+            Episode::Recovery { down_run, .. } => self.record(
+                HistogramId::time_to_recover(kind),
+                &[spot, accelerator, topology],
+                *down_run,
+            ),
+            Episode::Interruption { up_run, cause, .. } => {
+                let cause = cause.unwrap_or(Cause::Unknown).as_str();
+                self.record(
+                    HistogramId::time_between_interruptions(kind),
+                    &[cause, spot, accelerator, topology],
+                    *up_run,
+                )
+            }
+        }
     }
 
     fn record(&self, id: HistogramId, labels: &[&str], duration: Duration) {
@@ -163,6 +222,36 @@ impl Metrics {
         }
     }
 
+    /// `source` (a watched resource, the GKE API) listed or watched fine:
+    /// `<prefix>.source.stale{source}` is 0.
+    pub fn source_current(&self, source: &str) {
+        self.recorded.sources.current(source);
+    }
+
+    /// `source` failed: its last good data, still served, ages from now (or
+    /// from its first failure since it was last current).
+    pub fn source_failing(&self, source: &str) {
+        self.recorded
+            .sources
+            .failing(source, std::time::SystemTime::now());
+    }
+
+    /// Whether this replica leads (`<prefix>.leader`). A standby's metrics
+    /// carry no entity series, so that `sum()` over replicas never counts an
+    /// entity twice; until told otherwise, a replica leads.
+    pub fn set_leader(&self, leader: bool) {
+        self.leader.store(leader, Ordering::Release);
+        if let Some(otlp) = &self.otlp
+            && !leader
+        {
+            otlp.latest.set(None);
+        }
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.leader.load(Ordering::Acquire)
+    }
+
     /// Whether a snapshot has been published (/metrics answers 503 until then).
     pub fn ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
@@ -176,7 +265,9 @@ impl Metrics {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        Ok(self.exposition.render(published.as_deref(), &self.recorded))
+        Ok(self
+            .exposition
+            .render(published.as_deref(), &self.recorded, self.is_leader()))
     }
 
     /// Pushes what is pending over OTLP now and stops pushing. Call it before
@@ -199,6 +290,8 @@ impl OtlpPipeline {
         options: &OtlpOptions,
         resource: Resource,
         metrics: &MetricsOptions,
+        leader: &Arc<AtomicBool>,
+        sources: &Arc<crate::recorded::SourceHealth>,
     ) -> Result<OtlpPipeline, MetricsError> {
         let endpoint = options.endpoint.clone();
         if options.interval.is_zero() {
@@ -233,6 +326,8 @@ impl OtlpPipeline {
             &metrics.prefix,
             &metrics.build,
             &latest,
+            leader,
+            sources,
         );
         Ok(OtlpPipeline {
             endpoint,

@@ -5,12 +5,14 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::time::SystemTime;
 
 use crate::instruments::{HISTOGRAMS, HistogramId};
 
-/// Every histogram and `export.errors` since start-up.
+/// Every histogram, `export.errors` since start-up and the sources' health.
 #[derive(Debug)]
 pub(crate) struct Recorded {
+    pub(crate) sources: std::sync::Arc<SourceHealth>,
     /// Per histogram of [`HISTOGRAMS`] (same index): per label values.
     histograms: Vec<Mutex<BTreeMap<Vec<String>, Histogram>>>,
     /// Count per exporter.
@@ -20,6 +22,7 @@ pub(crate) struct Recorded {
 impl Default for Recorded {
     fn default() -> Self {
         Recorded {
+            sources: Default::default(),
             histograms: HISTOGRAMS.iter().map(|_| Mutex::default()).collect(),
             export_errors: Mutex::default(),
         }
@@ -29,15 +32,32 @@ impl Default for Recorded {
 impl Recorded {
     /// Records `seconds` in histogram `id` under `labels` (its label keys' order).
     pub(crate) fn record(&self, id: HistogramId, labels: &[&str], seconds: f64) {
-        let Some(slot) = self.histograms.get(id as usize) else {
+        let Some(slot) = self.histograms.get(id.index()) else {
             return;
         };
-        let spec = &HISTOGRAMS[id as usize];
+        let spec = id.spec();
         let key: Vec<String> = labels.iter().map(|s| s.to_string()).collect();
         lock(slot)
             .entry(key)
             .or_insert_with(|| Histogram::new(spec.buckets))
             .record(spec.buckets, seconds);
+    }
+
+    /// Makes histogram `id` have a series for `labels`, at zero if it has
+    /// none yet.
+    pub(crate) fn ensure(&self, id: HistogramId, labels: &[&str]) {
+        let Some(slot) = self.histograms.get(id.index()) else {
+            return;
+        };
+        let mut map = lock(slot);
+        if map
+            .keys()
+            .any(|k| k.iter().map(String::as_str).eq(labels.iter().copied()))
+        {
+            return;
+        }
+        let key: Vec<String> = labels.iter().map(|s| s.to_string()).collect();
+        map.insert(key, Histogram::new(id.spec().buckets));
     }
 
     pub(crate) fn record_export_error(&self, exporter: &str) {
@@ -54,14 +74,59 @@ impl Recorded {
     /// the lock.
     pub(crate) fn histogram(&self, id: HistogramId) -> BTreeMap<Vec<String>, Histogram> {
         self.histograms
-            .get(id as usize)
+            .get(id.index())
             .map(|m| lock(m).clone())
             .unwrap_or_default()
+    }
+
+    /// Each source's staleness now, sorted by source.
+    pub(crate) fn source_ages(&self) -> Vec<(String, f64)> {
+        self.sources.ages(SystemTime::now())
     }
 
     /// A copy of the counts per exporter, sorted by exporter.
     pub(crate) fn export_errors(&self) -> BTreeMap<String, u64> {
         lock(&self.export_errors).clone()
+    }
+}
+
+/// Per source, since when it has failed (`None` while it is current).
+#[derive(Debug, Default)]
+pub(crate) struct SourceHealth(Mutex<BTreeMap<String, Option<SystemTime>>>);
+
+impl SourceHealth {
+    /// `source` listed or watched fine just now.
+    pub(crate) fn current(&self, source: &str) {
+        let mut map = lock(&self.0);
+        match map.get_mut(source) {
+            Some(since) => *since = None,
+            None => {
+                map.insert(source.to_string(), None);
+            }
+        }
+    }
+
+    /// `source` failed; its data is as old as its first failure since it
+    /// was last current.
+    pub(crate) fn failing(&self, source: &str, at: SystemTime) {
+        let mut map = lock(&self.0);
+        let since = map.entry(source.to_string()).or_insert(None);
+        if since.is_none() {
+            *since = Some(at);
+        }
+    }
+
+    /// Each source and how long it has failed at `now`, in seconds.
+    pub(crate) fn ages(&self, now: SystemTime) -> Vec<(String, f64)> {
+        lock(&self.0)
+            .iter()
+            .map(|(source, since)| {
+                let age = since
+                    .and_then(|s| now.duration_since(s).ok())
+                    .map_or(0.0, |d| d.as_secs_f64());
+                (source.clone(), age)
+            })
+            .collect()
     }
 }
 
@@ -135,9 +200,9 @@ mod tests {
     fn a_value_on_a_bound_belongs_to_that_bucket() {
         let recorded = Recorded::default();
         for secs in [0.01, 0.011, 60.0, 61.0] {
-            recorded.record(HistogramId::AggregationDuration, &[], secs);
+            recorded.record(HistogramId::AGGREGATION_DURATION, &[], secs);
         }
-        let all = recorded.histogram(HistogramId::AggregationDuration);
+        let all = recorded.histogram(HistogramId::AGGREGATION_DURATION);
         let h = &all[&Vec::<String>::new()];
         let buckets: Vec<(f64, u64)> = h
             .cumulative_buckets(&AGGREGATION_DURATION_BUCKETS)
@@ -151,13 +216,32 @@ mod tests {
     #[test]
     fn labelled_histograms_keep_one_series_per_label_values() {
         let recorded = Recorded::default();
-        recorded.record(HistogramId::StoreLatency, &["write"], 0.02);
-        recorded.record(HistogramId::StoreLatency, &["read"], 0.2);
-        recorded.record(HistogramId::StoreLatency, &["write"], 0.03);
-        let all = recorded.histogram(HistogramId::StoreLatency);
+        recorded.record(HistogramId::STORE_LATENCY, &["write"], 0.02);
+        recorded.record(HistogramId::STORE_LATENCY, &["read"], 0.2);
+        recorded.record(HistogramId::STORE_LATENCY, &["write"], 0.03);
+        let all = recorded.histogram(HistogramId::STORE_LATENCY);
         let got: Vec<(String, u64)> = all.iter().map(|(k, h)| (k.join(","), h.count())).collect();
         assert_eq!(got, [("read".to_string(), 1), ("write".to_string(), 2)]);
         assert!((all[&vec!["write".to_string()]].sum() - 0.05).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_source_is_stale_from_its_first_failure_until_it_is_current() {
+        let h = SourceHealth::default();
+        let t0 = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1000);
+        h.current("nodes");
+        h.failing("nodes", t0);
+        h.failing("nodes", t0 + std::time::Duration::from_secs(5));
+        let age = |h: &SourceHealth, now| {
+            h.ages(now)
+                .into_iter()
+                .find(|(s, _)| s == "nodes")
+                .unwrap()
+                .1
+        };
+        assert_eq!(age(&h, t0 + std::time::Duration::from_secs(9)), 9.0);
+        h.current("nodes");
+        assert_eq!(age(&h, t0 + std::time::Duration::from_secs(20)), 0.0);
     }
 
     #[test]

@@ -6,134 +6,27 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::otlp_receiver::*;
 use common::*;
 use megamon_core::{EntityKind, Summary};
-use megamon_metrics::{Metrics, MetricsError, MetricsOptions, OtlpOptions};
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
-    MetricsService, MetricsServiceServer,
+use megamon_metrics::{
+    Metrics, MetricsError, MetricsOptions, OtlpOptions, SERIES_LIMIT_PER_INSTRUMENT,
 };
-use opentelemetry_proto::tonic::collector::metrics::v1::{
-    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
-};
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
-use opentelemetry_proto::tonic::metrics::v1::{Metric, metric, number_data_point};
-use tokio::sync::mpsc;
+use opentelemetry_proto::tonic::metrics::v1::metric;
 
-/// An OTLP metrics receiver: hands every request to the test.
-struct Receiver(mpsc::UnboundedSender<ExportMetricsServiceRequest>);
-
-#[tonic::async_trait]
-impl MetricsService for Receiver {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportMetricsServiceRequest>,
-    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
-        let _ = self.0.send(request.into_inner());
-        Ok(tonic::Response::new(ExportMetricsServiceResponse {
-            partial_success: None,
-        }))
-    }
-}
-
-fn text(value: &Option<AnyValue>) -> String {
-    match value.as_ref().and_then(|v| v.value.as_ref()) {
-        Some(any_value::Value::StringValue(s)) => s.clone(),
-        other => format!("{other:?}"),
-    }
-}
-
-fn attributes(kvs: &[KeyValue]) -> Vec<(String, String)> {
-    let mut out: Vec<_> = kvs
-        .iter()
-        .map(|kv| (kv.key.clone(), text(&kv.value)))
-        .collect();
-    out.sort();
-    out
-}
-
-/// Every metric of a request with its scope name.
-fn metrics_of(request: &ExportMetricsServiceRequest) -> Vec<(&str, &Metric)> {
-    request
-        .resource_metrics
-        .iter()
-        .flat_map(|rm| &rm.scope_metrics)
-        .flat_map(|sm| {
-            let scope = sm.scope.as_ref().map(|s| s.name.as_str()).unwrap_or("");
-            sm.metrics.iter().map(move |m| (scope, m))
-        })
-        .collect()
-}
-
-/// Gauge points of `name`, sorted: (attributes, value as f64).
-fn gauge_points(
-    request: &ExportMetricsServiceRequest,
-    name: &str,
-) -> Vec<(Vec<(String, String)>, f64)> {
-    let mut points = metrics_of(request)
-        .into_iter()
-        .filter(|(_, m)| m.name == name)
-        .flat_map(|(_, m)| match &m.data {
-            Some(metric::Data::Gauge(g)) => g.data_points.clone(),
-            _ => Vec::new(),
-        })
-        .map(|p| {
-            let value = match p.value {
-                Some(number_data_point::Value::AsInt(i)) => i as f64,
-                Some(number_data_point::Value::AsDouble(d)) => d,
-                None => f64::NAN,
-            };
-            (attributes(&p.attributes), value)
-        })
-        .collect::<Vec<_>>();
-    points.sort_by(|x, y| x.0.cmp(&y.0));
-    points
-}
-
-/// Waits (bounded) for a pushed request that satisfies `accept`.
-async fn wait_for(
-    requests: &mut mpsc::UnboundedReceiver<ExportMetricsServiceRequest>,
-    what: &str,
-    accept: impl Fn(&ExportMetricsServiceRequest) -> bool,
-) -> ExportMetricsServiceRequest {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, requests.recv()).await {
-            Ok(Some(request)) if accept(&request) => return request,
-            Ok(Some(_)) => continue,
-            Ok(None) => panic!("receiver closed while waiting for {what}"),
-            Err(_) => panic!("no OTLP push with {what} within 15 s"),
-        }
-    }
-}
-
-fn pair(k: &str, v: &str) -> (String, String) {
-    (k.to_string(), v.to_string())
-}
+/// How long a push may take to arrive: pushes are every 200 ms here, so only
+/// a push that never comes crosses it.
+const PUSH_LIMIT: Duration = Duration::from_secs(15);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn otlp_push_reaches_a_local_receiver() {
-    let (tx, mut requests) = mpsc::unbounded_channel();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(MetricsServiceServer::new(Receiver(tx)))
-            .serve_with_incoming_shutdown(
-                tonic::transport::server::TcpIncoming::from(listener),
-                async {
-                    let _ = stopped.await;
-                },
-            ),
-    );
-
+    let mut receiver = Receiver::start().await;
     let metrics = Arc::new(
         Metrics::new(MetricsOptions {
             prefix: "megamon".into(),
             build: build_info(),
             otlp: Some(OtlpOptions {
-                endpoint: format!("http://{addr}"),
+                endpoint: receiver.endpoint.clone(),
                 interval: Duration::from_millis(200),
             }),
         })
@@ -158,10 +51,11 @@ async fn otlp_push_reaches_a_local_receiver() {
         pair("jobset.uid", "uid-a"),
         pair("tpu.topology", "2x4"),
     ];
-    let first = wait_for(&mut requests, "megamon.jobset.up for a and b", |r| {
-        gauge_points(r, "megamon.jobset.up").len() == 2
-    })
-    .await;
+    let first = receiver
+        .wait_for("megamon.jobset.up for a and b", PUSH_LIMIT, |r| {
+            gauge_points(r, "megamon.jobset.up").len() == 2
+        })
+        .await;
     let up = gauge_points(&first, "megamon.jobset.up");
     assert_eq!(up[0], (a.clone(), 1.0));
     assert_eq!(up[1].1, 0.0);
@@ -217,10 +111,11 @@ async fn otlp_push_reaches_a_local_receiver() {
         EntityKind::JobSets,
         vec![jobset("uid-a", "a", true, summary)],
     )]));
-    let later = wait_for(&mut requests, "megamon.jobset.up for a only", |r| {
-        gauge_points(r, "megamon.jobset.up").len() == 1
-    })
-    .await;
+    let later = receiver
+        .wait_for("megamon.jobset.up for a only", PUSH_LIMIT, |r| {
+            gauge_points(r, "megamon.jobset.up").len() == 1
+        })
+        .await;
     assert_eq!(gauge_points(&later, "megamon.jobset.up"), [(a, 1.0)]);
     assert!(!format!("{later:?}").contains("uid-b"));
 
@@ -233,8 +128,7 @@ async fn otlp_push_reaches_a_local_receiver() {
     tokio::task::spawn_blocking(move || drop(metrics))
         .await
         .unwrap();
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    receiver.stop().await;
 }
 
 #[test]
@@ -255,14 +149,61 @@ fn otlp_outside_a_runtime_is_a_clear_error() {
     assert!(err.to_string().contains("http://127.0.0.1:4317"));
 }
 
+/// Set in the child process of [`otlp_options_come_from_the_environment`]:
+/// the endpoint `from_env` must return, or `-` for none.
+const FROM_ENV_CHILD: &str = "MEGAMON_TEST_OTLP_FROM_ENV_EXPECT";
+
+/// `OtlpOptions::from_env` against real process environments. The test
+/// re-runs its own binary (this test only) with `OTEL_EXPORTER_OTLP_ENDPOINT`
+/// set, padded, empty, blank and unset, so it neither depends on nor changes
+/// the environment of the test run.
 #[test]
-fn otlp_options_from_env_need_a_value() {
-    // Only reads; the variable is not set in the test environment unless the
-    // developer set it, in which case it must come back.
-    let got = OtlpOptions::from_env(Duration::from_secs(10));
-    match std::env::var(OtlpOptions::ENDPOINT_ENV) {
-        Ok(v) if !v.trim().is_empty() => assert_eq!(got.unwrap().endpoint, v.trim()),
-        _ => assert!(got.is_none()),
+fn otlp_options_come_from_the_environment() {
+    let interval = Duration::from_secs(7);
+    if let Ok(expect) = std::env::var(FROM_ENV_CHILD) {
+        let want = (expect != "-").then_some(OtlpOptions {
+            endpoint: expect,
+            interval,
+        });
+        assert_eq!(
+            OtlpOptions::from_env(interval),
+            want,
+            "{}={:?}",
+            OtlpOptions::ENDPOINT_ENV,
+            std::env::var(OtlpOptions::ENDPOINT_ENV)
+        );
+        return;
+    }
+    let cases = [
+        (Some("http://collector:4317"), "http://collector:4317"),
+        (Some("  http://127.0.0.1:4317\n"), "http://127.0.0.1:4317"),
+        (Some(""), "-"),
+        (Some("   "), "-"),
+        (None, "-"),
+    ];
+    for (value, expect) in cases {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+        child
+            .args([
+                "--exact",
+                "otlp_options_come_from_the_environment",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(FROM_ENV_CHILD, expect);
+        match value {
+            Some(v) => child.env(OtlpOptions::ENDPOINT_ENV, v),
+            None => child.env_remove(OtlpOptions::ENDPOINT_ENV),
+        };
+        let out = child.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        // A filter that matched nothing would also exit 0: the one test must have run.
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "{}={value:?}: {stdout}{}",
+            OtlpOptions::ENDPOINT_ENV,
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -295,7 +236,8 @@ async fn unreachable_collector_does_not_disturb_prometheus() {
     );
 
     // The final push fails; shutting down reports it (naming the endpoint)
-    // and returns promptly instead of hanging.
+    // and returns instead of hanging. The SDK gives up on its final push
+    // after 5 s: only a shutdown that hangs crosses 15 s.
     let started = Instant::now();
     let result = tokio::task::spawn_blocking(move || {
         let result = metrics.shutdown();
@@ -305,14 +247,80 @@ async fn unreachable_collector_does_not_disturb_prometheus() {
     })
     .await
     .unwrap();
-    assert!(
-        started.elapsed() < Duration::from_secs(15),
-        "{:?}",
-        started.elapsed()
-    );
-    if let Err(err) = &result.0 {
-        assert!(err.to_string().contains(&endpoint), "{err}");
-    }
+    let took = started.elapsed();
+    eprintln!("shutdown with an unreachable collector took {took:?}");
+    assert!(took < Duration::from_secs(15), "{took:?}");
+    let err = result
+        .0
+        .expect_err("the final push cannot have succeeded, yet shutdown reported no failure");
+    assert!(matches!(err, MetricsError::OtlpShutdown { .. }), "{err:?}");
+    assert!(err.to_string().contains(&endpoint), "{err}");
     // Scrapes keep working whatever happens to the push.
     assert!(result.1.unwrap().contains("jobset_uid=\"uid-a\""));
+}
+
+/// More series than the OpenTelemetry SDK keeps by default (2000 per
+/// instrument, the rest folded into one `otel.metric.overflow` series) all
+/// arrive over OTLP: the pipeline raises the limit to
+/// `SERIES_LIMIT_PER_INSTRUMENT`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_series_than_the_sdk_default_arrive_without_overflow() {
+    const SDK_DEFAULT_LIMIT: usize = 2000;
+    const JOBSETS: usize = SDK_DEFAULT_LIMIT + 500;
+    const { assert!(JOBSETS < SERIES_LIMIT_PER_INSTRUMENT) };
+    let mut receiver = Receiver::start().await;
+    let metrics = Metrics::new(MetricsOptions {
+        prefix: "megamon".into(),
+        build: build_info(),
+        otlp: Some(OtlpOptions {
+            endpoint: receiver.endpoint.clone(),
+            interval: Duration::from_millis(500),
+        }),
+    })
+    .unwrap();
+    let uids: Vec<String> = (0..JOBSETS).map(|i| format!("uid-{i:05}")).collect();
+    metrics.publish(snapshot(vec![(
+        EntityKind::JobSets,
+        uids.iter()
+            .map(|uid| jobset(uid, uid, true, Summary::default()))
+            .collect(),
+    )]));
+
+    let pushed = receiver
+        .wait_for("megamon.jobset.up points", PUSH_LIMIT, |r| {
+            !gauge_points(r, "megamon.jobset.up").is_empty()
+        })
+        .await;
+    let keys = all_point_attribute_keys(&pushed);
+    assert!(
+        !keys.iter().any(|k| k == "otel.metric.overflow"),
+        "series were folded into an overflow series: {keys:?}"
+    );
+    for name in ["megamon.jobset.up", "megamon.jobset.up.time"] {
+        let pushed_uids: Vec<String> = gauge_points(&pushed, name)
+            .into_iter()
+            .filter_map(|(attrs, _)| {
+                attrs
+                    .into_iter()
+                    .find(|(k, _)| k == "jobset.uid")
+                    .map(|(_, v)| v)
+            })
+            .collect();
+        assert_eq!(pushed_uids.len(), JOBSETS, "{name}");
+        assert_eq!(pushed_uids, uids, "{name}: every JobSet, once");
+    }
+    eprintln!(
+        "one push carried {JOBSETS} series per instrument ({} metrics)",
+        metrics_of(&pushed).len()
+    );
+
+    // Not a test of shutdown: its final push of every series may outlast the
+    // SDK's 5 s shutdown timeout on a loaded machine.
+    tokio::task::spawn_blocking(move || {
+        let _ = metrics.shutdown();
+        drop(metrics);
+    })
+    .await
+    .unwrap();
+    receiver.stop().await;
 }

@@ -35,7 +35,7 @@ fn jobset_example_renders_exactly() {
     let mut js = jobset("6f0c5b9e-uid", "a", true, full_summary());
     js.upness.attrs.tpu_chip_count = 8;
     m.publish(snapshot(vec![(EntityKind::JobSets, vec![js])]));
-    let text = m.render_prometheus().unwrap();
+    let text = gauges_only(&m.render_prometheus().unwrap());
 
     let labels = r#"{jobset_name="a",jobset_namespace="default",jobset_uid="6f0c5b9e-uid",otel_scope_name="megamon",otel_scope_version="",tpu_topology="2x4"}"#;
     let want = [
@@ -210,7 +210,7 @@ fn non_zero_only_instruments_are_absent_when_zero() {
         EntityKind::JobSets,
         vec![jobset("u", "a", false, Summary::default())],
     )]));
-    let text = m.render_prometheus().unwrap();
+    let text = gauges_only(&m.render_prometheus().unwrap());
     let mut names: Vec<&str> = family_names(&text)
         .into_iter()
         .filter(|n| n.starts_with("megamon_jobset_"))
@@ -237,18 +237,18 @@ fn removed_entity_has_no_series_left() {
     let a = jobset("uid-a", "a", true, full_summary());
     let b = jobset("uid-b", "b", true, full_summary());
     m.publish(snapshot(vec![(EntityKind::JobSets, vec![a.clone(), b])]));
-    let first = m.render_prometheus().unwrap();
+    let first = gauges_only(&m.render_prometheus().unwrap());
     assert_eq!(samples(&first, "megamon_jobset_").len(), 2 * 13);
     assert_eq!(first.matches("jobset_uid=\"uid-b\"").count(), 13);
 
     m.publish(snapshot(vec![(EntityKind::JobSets, vec![a])]));
-    let second = m.render_prometheus().unwrap();
+    let second = gauges_only(&m.render_prometheus().unwrap());
     assert!(!second.contains("uid-b"), "{second}");
     assert_eq!(samples(&second, "megamon_jobset_").len(), 13);
 
     // And the family disappears with its last entity, HELP and TYPE too.
     m.publish(snapshot(vec![(EntityKind::JobSets, vec![])]));
-    let third = m.render_prometheus().unwrap();
+    let third = gauges_only(&m.render_prometheus().unwrap());
     assert!(!third.contains("megamon_jobset_"), "{third}");
 }
 
@@ -530,6 +530,9 @@ fn promtool_check_metrics_is_clean() {
 
 #[test]
 fn each_scrape_shows_one_whole_snapshot_while_publishing() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
     // Two fleets with no entity in common; a scrape racing the publisher
     // must show all of one and none of the other.
     let fleet = |range: std::ops::Range<u32>| {
@@ -548,19 +551,42 @@ fn each_scrape_shows_one_whole_snapshot_while_publishing() {
         )])
     };
     let (a, b) = (fleet(0..200), fleet(200..400));
-    let m = std::sync::Arc::new(metrics());
+    let m = Arc::new(metrics());
     m.publish(a.clone());
+    // The publisher alternates the fleets until told to stop, counting each
+    // publish once it has swapped its snapshot in; a render during which the
+    // count moved ran while a publish was writing. The test goes on until
+    // enough renders overlapped a write (and each fleet was seen), so the
+    // race is certain to have been run, not merely likely.
+    const OVERLAPS: usize = 20;
+    let published = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
     let publisher = {
-        let m = std::sync::Arc::clone(&m);
+        let (m, published, stop) = (Arc::clone(&m), Arc::clone(&published), Arc::clone(&stop));
         std::thread::spawn(move || {
-            for i in 0..2_000 {
-                m.publish(if i % 2 == 0 { b.clone() } else { a.clone() });
+            let mut next_is_b = true;
+            while !stop.load(Ordering::Acquire) {
+                m.publish(if next_is_b { b.clone() } else { a.clone() });
+                next_is_b = !next_is_b;
+                published.fetch_add(1, Ordering::AcqRel);
             }
         })
     };
-    let mut renders = 0;
-    while renders < 20 || !publisher.is_finished() {
-        let text = m.render_prometheus().unwrap();
+    let (mut renders, mut overlapped, mut showed_a, mut showed_b) = (0, 0, 0, 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while overlapped < OVERLAPS || showed_a == 0 || showed_b == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {overlapped} of {renders} renders overlapped a publish \
+             ({} publishes; fleet a shown {showed_a} times, b {showed_b})",
+            published.load(Ordering::Acquire)
+        );
+        let before = published.load(Ordering::Acquire);
+        let text = gauges_only(&m.render_prometheus().unwrap());
+        if published.load(Ordering::Acquire) != before {
+            overlapped += 1;
+        }
+        renders += 1;
         let ups = samples(&text, "megamon_jobset_up{");
         assert_eq!(ups.len(), 200, "a scrape mixed two snapshots");
         let from_a = ups
@@ -568,7 +594,11 @@ fn each_scrape_shows_one_whole_snapshot_while_publishing() {
             .filter(|l| l.contains("jobset_uid=\"uid-1"))
             .count();
         // uid-1, uid-10..19, uid-100..199 are in fleet a: 111 of its 200.
-        assert!(from_a == 111 || from_a == 0, "{from_a}");
+        match from_a {
+            111 => showed_a += 1,
+            0 => showed_b += 1,
+            _ => panic!("{from_a} of fleet a's 111 uid-1* JobSets in one scrape"),
+        }
         // All 13 families (chip count is zero) from the same snapshot.
         let all_from_a = samples(&text, "megamon_jobset_")
             .iter()
@@ -585,10 +615,13 @@ fn each_scrape_shows_one_whole_snapshot_while_publishing() {
                 "{family}"
             );
         }
-        renders += 1;
-        assert!(renders < 10_000, "publisher did not finish");
     }
+    stop.store(true, Ordering::Release);
     publisher.join().unwrap();
+    eprintln!(
+        "{overlapped} of {renders} renders overlapped a publish ({} publishes); fleet a shown {showed_a} times, b {showed_b}",
+        published.load(Ordering::Acquire)
+    );
 }
 
 #[test]
@@ -609,4 +642,69 @@ fn export_errors_are_counted_per_exporter() {
         ),
         "{text}"
     );
+}
+
+#[test]
+fn a_standby_shows_no_entity_series_and_says_it_does_not_lead() {
+    let m = metrics();
+    let js = jobset("uid-a", "a", true, full_summary());
+    m.publish(snapshot(vec![(EntityKind::JobSets, vec![js])]));
+    let leading = m.render_prometheus().unwrap();
+    assert_eq!(samples(&leading, "megamon_jobset_up{").len(), 1);
+    assert_eq!(samples(&leading, "megamon_leader{").len(), 1);
+    assert!(
+        leading
+            .contains("\nmegamon_leader{otel_scope_name=\"megamon\",otel_scope_version=\"\"} 1\n")
+    );
+
+    m.set_leader(false);
+    let standby = m.render_prometheus().unwrap();
+    assert!(!standby.contains("megamon_jobset_"), "{standby}");
+    assert!(
+        standby
+            .contains("\nmegamon_leader{otel_scope_name=\"megamon\",otel_scope_version=\"\"} 0\n")
+    );
+    assert_eq!(samples(&standby, "megamon_build_info{").len(), 1);
+
+    m.set_leader(true);
+    assert_eq!(
+        samples(&m.render_prometheus().unwrap(), "megamon_jobset_up{").len(),
+        1
+    );
+}
+
+#[test]
+fn time_to_recover_starts_at_zero_for_the_labels_of_current_entities() {
+    // rate() and increase() take a series' first sample as its start: a
+    // series born with its first recovery would never count that one.
+    let m = metrics();
+    let mut a = jobset("uid-a", "a", true, Summary::default());
+    let mut b = jobset("uid-b", "b", true, Summary::default());
+    a.upness.attrs.tpu_accelerator = "tpu-v5p-slice".into();
+    b.upness.attrs.tpu_accelerator = "tpu-v5p-slice".into();
+    let mut c = jobset("uid-c", "c", true, Summary::default());
+    c.upness.attrs.tpu_accelerator = "tpu-v6e-slice".into();
+    m.publish(snapshot(vec![(EntityKind::JobSets, vec![a, b, c])]));
+    let text = m.render_prometheus().unwrap();
+    let counts = samples(&text, "megamon_jobset_time_to_recover_seconds_count{");
+    // One series per label set, not per entity; every one at zero.
+    assert_eq!(
+        counts,
+        [
+            r#"megamon_jobset_time_to_recover_seconds_count{otel_scope_name="megamon",otel_scope_version="",tpu_accelerator="tpu-v5p-slice",tpu_topology="2x4"} 0"#,
+            r#"megamon_jobset_time_to_recover_seconds_count{otel_scope_name="megamon",otel_scope_version="",tpu_accelerator="tpu-v6e-slice",tpu_topology="2x4"} 0"#,
+        ],
+        "{text}"
+    );
+    assert_eq!(
+        samples(&text, "megamon_jobset_time_to_recover_seconds_bucket{").len(),
+        2 * 20
+    );
+    // Time between interruptions carries the cause, unknown in advance.
+    assert!(!text.contains("time_between_interruptions"), "{text}");
+
+    // A standby shows none of it.
+    m.set_leader(false);
+    let standby = m.render_prometheus().unwrap();
+    assert!(!standby.contains("time_to_recover"), "{standby}");
 }

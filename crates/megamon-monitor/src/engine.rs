@@ -3,6 +3,11 @@
 //! timeline is published at once (metrics within a second of the event). The
 //! aggregation interval paces the full re-evaluation, exporters, job
 //! labelling and store writes.
+//!
+//! With leader election, every replica keeps its fleet current, but only the
+//! leader publishes entity series, writes history, exports and labels. On
+//! becoming leader it reloads the stored history and continues it with what
+//! it observed ([`Fleet::take_over`]) before it publishes or writes.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,7 +22,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::export::Exporters;
 use crate::fleet::{Fleet, JobPlacement, Stamped};
-use crate::persist::PersistRequest;
+use crate::leader::Leadership;
+use crate::persist::{PersistEvent, PersistRequest};
 use crate::view::ViewRequest;
 
 /// Most updates applied before publishing, so a flood (a 65,000-node re-list
@@ -33,6 +39,9 @@ pub struct Engine {
     pub metrics: Arc<Metrics>,
     pub exporters: Exporters,
     pub persister: Option<mpsc::Sender<PersistRequest>>,
+    /// What the persister reports back (conflicts, reloads).
+    pub persist_events: Option<mpsc::Receiver<PersistEvent>>,
+    pub leadership: Leadership,
     /// Where the slice → owner map goes when it changes (with slices).
     pub slice_owners: Option<watch::Sender<Option<BTreeMap<String, OwnerRef>>>>,
     pub labeller: Option<mpsc::Sender<Vec<JobPlacement>>>,
@@ -53,6 +62,15 @@ impl Engine {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut published_revision = self.fleet.revision();
         let mut last_publish = Instant::now();
+        let mut leadership = Some(self.leadership.subscribe());
+        let mut persist_events = self.persist_events.take();
+        // A sole instance leads from the start with the history it loaded.
+        let mut role = if self.leadership.is_leader() {
+            Role::Leader
+        } else {
+            self.metrics.set_leader(false);
+            Role::Standby
+        };
         loop {
             let expiry = self.fleet.next_expiry().map(sleep_until);
             // A change not yet published: publish once the gap has passed.
@@ -61,6 +79,18 @@ impl Engine {
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
+                changed = changed_or_never(&mut leadership) => {
+                    match changed {
+                        Some(leads) => role = self.change_role(role, leads),
+                        // The election stopped: the process is stopping.
+                        None => leadership = None,
+                    }
+                }
+                Some(event) = recv_or_never(&mut persist_events) => {
+                    role = self.persist_event(role, event);
+                    published_revision = self.fleet.revision();
+                    last_publish = Instant::now();
+                }
                 Some(request) = self.view_requests.recv() => self.answer(request),
                 _ = sleep_or_never(publish_in) => {
                     self.publish(Timestamp::now());
@@ -77,7 +107,7 @@ impl Engine {
                         n += 1;
                     }
                     if !self.is_ready() && self.fleet.is_synced() {
-                        self.aggregate();
+                        self.aggregate(role);
                         published_revision = self.fleet.revision();
                         last_publish = Instant::now();
                     }
@@ -87,7 +117,11 @@ impl Engine {
                 }
                 _ = tick.tick() => {
                     if self.fleet.is_synced() {
-                        self.aggregate();
+                        if role == Role::TakingOver {
+                            // The last reload failed (store unreachable): again.
+                            self.request_reload();
+                        }
+                        self.aggregate(role);
                         published_revision = self.fleet.revision();
                         last_publish = Instant::now();
                     } else {
@@ -95,8 +129,74 @@ impl Engine {
                     }
                 }
             }
+            // Only the leader's recoveries and interruptions are observed: a
+            // standby's would count each one twice across replicas.
+            for e in self.fleet.take_episodes() {
+                if role == Role::Leader {
+                    self.metrics.record_episode(e.kind, &e.episode, &e.attrs);
+                }
+            }
         }
-        self.flush_on_shutdown().await;
+        if role == Role::Leader {
+            self.flush_on_shutdown().await;
+        }
+    }
+
+    /// Becoming leader starts a takeover (reload, then continue); losing it
+    /// stops publishing entity series and writing.
+    fn change_role(&mut self, role: Role, leads: bool) -> Role {
+        match (role, leads) {
+            (Role::Standby, true) => {
+                tracing::info!("leading: reloading stored history to continue it");
+                self.request_reload();
+                Role::TakingOver
+            }
+            (Role::Leader | Role::TakingOver, false) => {
+                tracing::warn!("no longer leading: standing by (no entity series, no writes)");
+                self.metrics.set_leader(false);
+                if let Some(p) = &self.persister {
+                    let _ = p.try_send(PersistRequest::Abandon);
+                }
+                Role::Standby
+            }
+            (same, _) => same,
+        }
+    }
+
+    fn request_reload(&self) {
+        if let Some(p) = &self.persister {
+            let _ = p.try_send(PersistRequest::Reload(self.fleet.families()));
+        }
+    }
+
+    fn persist_event(&mut self, role: Role, event: PersistEvent) -> Role {
+        match (role, event) {
+            (Role::TakingOver, PersistEvent::Reloaded(Ok(stored))) => {
+                let now = Timestamp::now();
+                self.fleet.take_over(stored, now);
+                self.metrics.set_leader(true);
+                tracing::info!("took over: stored history continued; publishing and writing");
+                if self.fleet.is_synced() {
+                    self.aggregate(Role::Leader);
+                }
+                Role::Leader
+            }
+            (Role::TakingOver, PersistEvent::Reloaded(Err(e))) => {
+                tracing::error!(error = %e, "cannot reload stored history to take over; retrying at the next aggregation");
+                Role::TakingOver
+            }
+            (Role::Leader, PersistEvent::Conflict(kind)) => {
+                // Someone else wrote our file: continue theirs rather than
+                // overwrite it.
+                tracing::warn!(
+                    kind = kind.name(),
+                    "reloading stored history after a conflicting write"
+                );
+                self.request_reload();
+                Role::TakingOver
+            }
+            (role, _) => role,
+        }
     }
 
     fn answer(&self, request: ViewRequest) {
@@ -116,24 +216,27 @@ impl Engine {
         self.ready.load(Ordering::Acquire)
     }
 
-    /// A full evaluation at now: publish, export, label, persist.
-    fn aggregate(&mut self) {
+    /// A full evaluation at now: publish and, when leading, export, label,
+    /// persist.
+    fn aggregate(&mut self, role: Role) {
         let started = Instant::now();
         let now = Timestamp::now();
         self.fleet.observe_all(now);
         let snapshot = self.publish(now);
-        if let Err(err) = self.exporters.export(&snapshot.to_report()) {
-            tracing::error!(error = %err, "report export failed");
-        }
-        if let Some(labeller) = &self.labeller {
-            // A full queue means the labeller is busy; the next tick resends.
-            let _ = labeller.try_send(self.fleet.job_placements());
-        }
-        self.persist();
-        if let Some(tx) = &self.slice_owners
-            && let Some(owners) = self.fleet.take_changed_slice_owners()
-        {
-            tx.send_replace(Some(owners));
+        if role == Role::Leader {
+            if let Err(err) = self.exporters.export(&snapshot.to_report()) {
+                tracing::error!(error = %err, "report export failed");
+            }
+            if let Some(labeller) = &self.labeller {
+                // A full queue means the labeller is busy; the next tick resends.
+                let _ = labeller.try_send(self.fleet.job_placements());
+            }
+            self.persist();
+            if let Some(tx) = &self.slice_owners
+                && let Some(owners) = self.fleet.take_changed_slice_owners()
+            {
+                tx.send_replace(Some(owners));
+            }
         }
         self.metrics.record_aggregation_duration(started.elapsed());
         if !self.ready.swap(true, Ordering::AcqRel) {
@@ -203,6 +306,35 @@ impl Engine {
                 tracing::error!("history write timed out at exit; the latest changes are lost")
             }
         }
+    }
+}
+
+/// This replica's part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Watches warm, nothing published or written.
+    Standby,
+    /// Leads, waiting for the stored history to continue.
+    TakingOver,
+    Leader,
+}
+
+/// The next leadership state, `None` once the election has stopped; waits
+/// forever without one.
+async fn changed_or_never(rx: &mut Option<watch::Receiver<bool>>) -> Option<bool> {
+    let rx = match rx {
+        Some(rx) => rx,
+        None => return std::future::pending().await,
+    };
+    rx.changed().await.ok()?;
+    Some(*rx.borrow_and_update())
+}
+
+/// Receives from `rx`, or waits forever when there is none.
+async fn recv_or_never<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 

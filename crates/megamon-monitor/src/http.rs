@@ -1,13 +1,15 @@
 //! HTTP listeners: metrics (`MetricsAddr`) and probes (`ProbeAddr`).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
 use tokio::net::TcpListener;
+
+use crate::leader::Leadership;
 
 /// A Go-style listen address (`:8080`, `host:8080`, `[::1]:8080`); `None` for
 /// `"0"`, which disables the listener as in controller-runtime.
@@ -32,11 +34,26 @@ pub fn parse_listen(addr: &str) -> Result<Option<SocketAddr>, String> {
         .map_err(|e| format!("listen address {addr:?}: {e}"))
 }
 
-/// `/healthz` (alive) and `/readyz` (after the first aggregation).
-pub fn probes(ready: Arc<AtomicBool>) -> Router {
+/// `/healthz` (alive: fails when the leader election loop is wedged) and
+/// `/readyz` (after the first aggregation, on a standby too, so that a
+/// Deployment can roll).
+pub fn probes(ready: Arc<AtomicBool>, election: Arc<OnceLock<Leadership>>) -> Router {
+    let alive = move || {
+        let ok = election.get().is_none_or(Leadership::is_alive);
+        async move {
+            if ok {
+                (StatusCode::OK, "ok")
+            } else {
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the leader election loop has not run for too long",
+                )
+            }
+        }
+    };
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/livez", get(|| async { "ok" }))
+        .route("/healthz", get(alive.clone()))
+        .route("/livez", get(alive))
         .route(
             "/readyz",
             get(move || {
@@ -74,6 +91,23 @@ pub async fn serve(
             tracing::error!(listener = name, error = %e, "HTTP server failed");
         }
     });
+    Ok(bound)
+}
+
+/// Like [`serve`], over TLS (`SecureMetrics`).
+pub async fn serve_tls(
+    addr: SocketAddr,
+    acceptor: tokio_rustls::TlsAcceptor,
+    router: Router,
+    http2: bool,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    tracing::info!(listener = "metrics", addr = %bound, tls = true, "serving");
+    tokio::spawn(crate::metrics_tls::serve(
+        listener, acceptor, router, http2, shutdown,
+    ));
     Ok(bound)
 }
 

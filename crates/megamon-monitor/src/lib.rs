@@ -8,6 +8,9 @@ pub mod export;
 pub mod fleet;
 pub mod http;
 pub mod labelling;
+pub mod leader;
+pub mod metrics_access;
+pub mod metrics_tls;
 pub mod persist;
 pub mod resources;
 pub mod slice_owners;
@@ -45,6 +48,10 @@ pub struct MonitorOptions {
     pub kubeconfig: Option<std::path::PathBuf>,
     /// Told the metrics listener's bound address once it listens.
     pub metrics_listening: Option<tokio::sync::oneshot::Sender<std::net::SocketAddr>>,
+    /// Lease timings, with `EnableLeaderElection`.
+    pub election: leader::ElectionTimings,
+    /// `tls.crt` and `tls.key` for `SecureMetrics` (else self-signed).
+    pub metrics_cert_dir: Option<std::path::PathBuf>,
 }
 
 /// Why the monitor could not start.
@@ -64,6 +71,8 @@ pub enum MonitorError {
     Listen(String),
     #[error("cannot build the HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+    #[error(transparent)]
+    MetricsTls(#[from] metrics_tls::TlsError),
 }
 
 /// Runs the monitor until `shutdown` resolves, then flushes history.
@@ -75,10 +84,12 @@ pub async fn run(
     log_compatibility(&config);
     let stop = CancellationToken::new();
     let ready = Arc::new(AtomicBool::new(false));
+    let election = Arc::new(std::sync::OnceLock::new());
 
     // Probes first, so the pod is seen alive while history loads.
     if let Some(addr) = http::parse_listen(&config.probe_addr).map_err(MonitorError::Listen)? {
-        http::serve("probes", addr, http::probes(ready.clone()), stop.clone())
+        let probes = http::probes(ready.clone(), election.clone());
+        http::serve("probes", addr, probes, stop.clone())
             .await
             .map_err(|e| MonitorError::Listen(format!("ProbeAddr {addr}: {e}")))?;
     }
@@ -136,16 +147,48 @@ pub async fn run(
         if let Some(extra) = options.extra_routes {
             router = router.merge(extra(fleet_view));
         }
-        let bound = http::serve("metrics", addr, router, stop.clone())
-            .await
-            .map_err(|e| MonitorError::Listen(format!("MetricsAddr {addr}: {e}")))?;
+        let bound = if config.secure_metrics {
+            // HTTPS, and every request authenticated and authorised.
+            let access = metrics_access::Access::new(client.clone());
+            router = router.layer(axum::middleware::from_fn_with_state(
+                access,
+                metrics_access::require,
+            ));
+            let source = match &options.metrics_cert_dir {
+                Some(dir) => metrics_tls::CertSource::Dir(dir.clone()),
+                None => metrics_tls::CertSource::SelfSigned(vec![
+                    std::env::var("POD_NAME").unwrap_or_default(),
+                ]),
+            };
+            let acceptor = metrics_tls::acceptor(&source, config.enable_http2, stop.clone())?;
+            http::serve_tls(addr, acceptor, router, config.enable_http2, stop.clone()).await
+        } else {
+            http::serve("metrics", addr, router, stop.clone()).await
+        }
+        .map_err(|e| MonitorError::Listen(format!("MetricsAddr {addr}: {e}")))?;
         if let Some(tell) = options.metrics_listening {
             let _ = tell.send(bound);
         }
     }
 
+    // Standbys keep their watches warm; only the leader publishes and writes.
+    let election_stop = CancellationToken::new();
+    let (leadership, election_task) = if config.enable_leader_election {
+        let candidate = leader::Candidate {
+            namespace: leader::pod_namespace(),
+            lease_name: leader::lease_name(&config.optional_controller_suffix),
+            identity: leader::identity(),
+            timings: options.election.clone(),
+        };
+        let (leadership, task) = leader::spawn(client.clone(), candidate, election_stop.clone());
+        (leadership, Some(task))
+    } else {
+        (leader::Leadership::sole(), None)
+    };
+    let _ = election.set(leadership.clone());
+
     let (tx, rx) = mpsc::channel::<Stamped>(8192);
-    let mut tasks = sources::kube::spawn_all(&client, &settings, &tx);
+    let mut tasks = sources::kube::spawn_all(&client, &settings, &tx, &metrics);
     if let Some(api) = node_pools {
         tasks.push(tokio::spawn(gke::poll_node_pools(
             api,
@@ -164,15 +207,15 @@ pub async fn run(
     );
     let labeller =
         (!config.disable_node_pool_job_labelling).then(|| labelling::spawn(client.clone()));
+    let (persister, persist_events) =
+        persist::spawn(writer, config.aggregation_interval, metrics.clone());
     let engine = Engine {
         fleet,
         metrics: metrics.clone(),
         exporters,
-        persister: Some(persist::spawn(
-            writer,
-            config.aggregation_interval,
-            metrics.clone(),
-        )),
+        persister: Some(persister),
+        persist_events: Some(persist_events),
+        leadership,
         slice_owners,
         labeller,
         ready,
@@ -190,6 +233,11 @@ pub async fn run(
     }
     stop.cancel();
     let _ = engine_task.await;
+    // After the final flush: give the Lease up so a standby takes over now.
+    election_stop.cancel();
+    if let Some(task) = election_task {
+        let _ = task.await;
+    }
     // The final OTLP push blocks: keep it off the async workers.
     let final_push = tokio::task::spawn_blocking(move || metrics.shutdown()).await;
     if let Ok(Err(e)) = final_push {
@@ -199,7 +247,8 @@ pub async fn run(
 }
 
 /// Loads stored history, retrying while the store is unreachable: starting
-/// from empty would later overwrite it. A corrupt file stops start-up.
+/// from empty would later overwrite it. A file that cannot be read is kept
+/// aside and its kind starts empty (see [`persist::load`]).
 async fn load_history(
     writer: &mut HistoryWriter,
     families: &[megamon_core::EntityKind],
@@ -210,10 +259,7 @@ async fn load_history(
 > {
     let mut wait = Duration::from_millis(500);
     loop {
-        let started = std::time::Instant::now();
-        let loaded = writer.load_all(families).await;
-        metrics.record_store_latency(persist::READ, started.elapsed());
-        match loaded {
+        match persist::load(writer, families, metrics).await {
             Ok(history) => return Ok(history),
             Err(e) if e.is_transient() => {
                 tracing::warn!(error = %e, retry_in = ?wait, "cannot load history yet");
@@ -228,13 +274,14 @@ async fn load_history(
 /// Settings the original accepted that this build treats differently.
 fn log_compatibility(config: &Config) {
     if config.enable_leader_election {
-        tracing::warn!(
-            "EnableLeaderElection is set, but leader election is not implemented yet: run a single replica"
+        tracing::info!(
+            lease = %leader::lease_name(&config.optional_controller_suffix),
+            "leader election is on: only the leader publishes entity series and writes history"
         );
     }
     if config.secure_metrics {
-        tracing::warn!(
-            "SecureMetrics is set, but secured metrics are not implemented yet: /metrics is plain HTTP"
+        tracing::info!(
+            "metrics are served over HTTPS; requests need a bearer token allowed by a SubjectAccessReview (SecureMetrics)"
         );
     } else {
         tracing::info!("metrics are served over plain HTTP (SecureMetrics is not set)");

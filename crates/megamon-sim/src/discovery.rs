@@ -36,9 +36,16 @@ pub fn root_paths(registry: &Registry) -> Value {
         );
     }
     paths.extend(
-        ["/healthz", "/livez", "/openapi/v3", "/readyz", "/version"]
-            .iter()
-            .map(|p| p.to_string()),
+        [
+            "/healthz",
+            "/livez",
+            "/openapi/v2",
+            "/openapi/v3",
+            "/readyz",
+            "/version",
+        ]
+        .iter()
+        .map(|p| p.to_string()),
     );
     paths.sort();
     json!({"paths": paths})

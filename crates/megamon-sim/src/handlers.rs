@@ -11,6 +11,7 @@ use crate::error::ApiError;
 use crate::objects::{
     meta_str, metadata_mut, name_problem, new_uid, now_timestamp, random_suffix, spec_changed,
 };
+use crate::options::{DeleteOptions, ListOptions, WriteOptions, WriteVerb};
 use crate::patch::{self, BuiltinSchema};
 use crate::request::{Query, Representation, Target, check_kind, parse_body};
 use crate::resources::{ResourceDef, Special, crd_resources};
@@ -45,10 +46,10 @@ pub struct Filter {
 }
 
 impl Filter {
-    pub fn from_query(def: &ResourceDef, query: &Query) -> Result<Filter, ApiError> {
-        let label = LabelSelector::parse(query.get("labelSelector").unwrap_or_default())
+    pub fn new(def: &ResourceDef, options: &ListOptions) -> Result<Filter, ApiError> {
+        let label = LabelSelector::parse(&options.label_selector)
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        let field = FieldSelector::parse(query.get("fieldSelector").unwrap_or_default())
+        let field = FieldSelector::parse(&options.field_selector)
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         if let Some(bad) = field.fields().find(|f| !def.field_selectable(f)) {
             return Err(ApiError::bad_request(format!(
@@ -194,8 +195,8 @@ fn decode_continue(token: &str) -> Result<(u64, ObjKey), ApiError> {
 }
 
 /// A parsed `resourceVersion` parameter; `None` for unset or empty.
-pub fn parse_rv(query: &Query) -> Result<Option<u64>, ApiError> {
-    match query.value("resourceVersion") {
+pub fn parse_rv(resource_version: &str) -> Result<Option<u64>, ApiError> {
+    match Some(resource_version).filter(|v| !v.is_empty()) {
         None => Ok(None),
         Some(v) => v
             .parse::<u64>()
@@ -207,18 +208,17 @@ pub fn parse_rv(query: &Query) -> Result<Option<u64>, ApiError> {
 pub fn list(
     sim: &Sim,
     target: &Target,
+    options: &ListOptions,
     query: &Query,
     repr: Representation,
 ) -> Result<Reply, ApiError> {
     let def = &target.def;
-    let filter = Filter::from_query(def, query)?;
-    let limit = query
-        .number("limit")?
-        .filter(|l| *l > 0)
-        .map(|l| l as usize);
-    let rv = parse_rv(query)?;
-    let rv_match = query.value("resourceVersionMatch");
-    let (at, after) = match query.value("continue") {
+    let filter = Filter::new(def, options)?;
+    let limit = options.page_size();
+    let rv = parse_rv(&options.resource_version)?;
+    // ValidateListOptions has already refused what upstream refuses.
+    let rv_match = Some(options.resource_version_match.as_str()).filter(|m| !m.is_empty());
+    let (at, after) = match Some(options.continue_token.as_str()).filter(|c| !c.is_empty()) {
         Some(token) => {
             if rv.is_some_and(|rv| rv != 0) {
                 return Err(ApiError::bad_request(
@@ -230,26 +230,10 @@ pub fn list(
         }
         None => {
             let at = match (rv_match, rv) {
-                (Some("Exact"), Some(rv)) if rv > 0 => Some(rv),
-                (Some("Exact"), _) => {
-                    return Err(ApiError::bad_request(
-                        "resourceVersionMatch \"Exact\" requires a non-zero resourceVersion",
-                    ));
-                }
-                (Some("NotOlderThan"), Some(_)) => None,
-                (Some("NotOlderThan"), None) => {
-                    return Err(ApiError::bad_request(
-                        "resourceVersionMatch \"NotOlderThan\" requires a resourceVersion",
-                    ));
-                }
-                (Some(other), _) => {
-                    return Err(ApiError::bad_request(format!(
-                        "resourceVersionMatch: Unsupported value: {other:?}: supported values: \"Exact\", \"NotOlderThan\""
-                    )));
-                }
+                (Some("Exact"), Some(rv)) => Some(rv),
                 // Legacy: a non-zero version with a limit reads exactly at that version.
                 (None, Some(rv)) if rv > 0 && limit.is_some() => Some(rv),
-                (None, _) => None,
+                _ => None,
             };
             (at, None)
         }
@@ -780,20 +764,20 @@ pub fn patch(
 ) -> Result<Updated, ApiError> {
     let def = &target.def;
     let kind = patch_kind(def, content_type)?;
+    let options = WriteOptions::from_query(
+        query,
+        WriteVerb::Patch {
+            apply: kind == PatchKind::Apply,
+        },
+    )?;
     let key = key_of(target)?;
-    let dry_run = query.dry_run();
+    let dry_run = options.dry_run;
     let status_only = target.subresource.as_deref() == Some("status");
     let doc = match kind {
         PatchKind::Apply => parse_body("application/yaml", body)?,
         _ => parse_body("application/json", body)?,
     };
-    let manager = query.value("fieldManager").map(str::to_string);
     if kind == PatchKind::Apply {
-        if manager.is_none() {
-            return Err(ApiError::bad_request(
-                "PATCH requests of type apply must specify fieldManager",
-            ));
-        }
         check_kind(def, &doc)?;
         if let Some(name) = meta_str(&doc, "name")
             && name != key.1
@@ -805,7 +789,7 @@ pub fn patch(
         }
         ensure_namespace(sim, def, &key.0)?;
     }
-    let manager = manager.unwrap_or_default();
+    let manager = options.field_manager;
     let mut created = false;
     let written = sim
         .store
@@ -1026,41 +1010,18 @@ fn after_delete(sim: &Sim, def: &ResourceDef, key: &ObjKey) {
     }
 }
 
-/// Reads optional `DeleteOptions` from a DELETE body.
-fn delete_options(body: &[u8]) -> Result<Option<Value>, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(None);
-    }
-    let value = parse_body("application/json", body)?;
-    if !value.is_object() {
-        return Err(ApiError::bad_request("DeleteOptions must be a JSON object"));
-    }
-    Ok(Some(value))
-}
-
 pub fn delete(sim: &Sim, target: &Target, query: &Query, body: &[u8]) -> Result<Reply, ApiError> {
     let def = &target.def;
     let key = key_of(target)?;
-    let options = delete_options(body)?;
-    let dry_run = query.dry_run()
-        || options
-            .as_ref()
-            .and_then(|o| o.get("dryRun"))
-            .and_then(Value::as_array)
-            .is_some_and(|d| d.iter().any(|v| v == "All"));
-    let preconditions = options.as_ref().and_then(|o| o.get("preconditions"));
-    let orphan = query.get("propagationPolicy") == Some("Orphan")
-        || options
-            .as_ref()
-            .and_then(|o| o.get("propagationPolicy"))
-            .and_then(Value::as_str)
-            == Some("Orphan")
-        || options
-            .as_ref()
-            .and_then(|o| o.get("orphanDependents"))
-            .and_then(Value::as_bool)
-            == Some(true);
-    let deleted = delete_one(sim, def, &key, preconditions, dry_run, orphan)?;
+    let options = DeleteOptions::read(query, body)?;
+    let deleted = delete_one(
+        sim,
+        def,
+        &key,
+        options.preconditions.as_ref(),
+        options.dry_run,
+        options.orphan(),
+    )?;
     Ok(Reply {
         code: 200,
         body: rendered(def, &deleted.stored)?,
@@ -1074,8 +1035,9 @@ pub fn delete_collection(
     body: &[u8],
 ) -> Result<Reply, ApiError> {
     let def = &target.def;
-    let _ = delete_options(body)?;
-    let filter = Filter::from_query(def, query)?;
+    let list_options = ListOptions::from_query(query)?;
+    let options = DeleteOptions::read(query, body)?;
+    let filter = Filter::new(def, &list_options)?;
     let matches = |s: &Stored| filter.matches(s);
     let page = sim.store.list(&ListQuery {
         resource: &def.storage_key(),
@@ -1086,7 +1048,7 @@ pub fn delete_collection(
         filter: &matches,
         unfiltered: filter.is_empty(),
     })?;
-    let dry_run = query.dry_run();
+    let dry_run = options.dry_run;
     let mut items = Vec::new();
     for stored in page.items {
         let value = stored.value()?;
@@ -1096,7 +1058,7 @@ pub fn delete_collection(
                 .to_string(),
             meta_str(&value, "name").unwrap_or_default().to_string(),
         );
-        match delete_one(sim, def, &key, None, dry_run, false) {
+        match delete_one(sim, def, &key, None, dry_run, options.orphan()) {
             Ok(deleted) => items.push(rendered_value(def, &deleted.stored)?),
             Err(e) if e.code == 404 => {}
             Err(e) => return Err(e),

@@ -68,53 +68,43 @@ pub fn resolve(registry: &Registry, path: &str) -> Result<Option<Target>, ApiErr
     }))
 }
 
-/// Query parameters (the last value of a repeated one wins).
+/// Query parameters, every value of a repeated one kept in order (readers take the
+/// first, as upstream's conversions do; see `options`).
 #[derive(Debug, Default, Clone)]
-pub struct Query(HashMap<String, String>);
+pub struct Query(HashMap<String, Vec<String>>);
 
 impl Query {
     pub fn parse(raw: Option<&str>) -> Query {
-        let mut map = HashMap::new();
+        let mut map: HashMap<String, Vec<String>> = HashMap::new();
         if let Some(raw) = raw {
             for pair in raw.split('&').filter(|p| !p.is_empty()) {
                 let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                map.insert(decode(k), decode(v));
+                map.entry(decode(k)).or_default().push(decode(v));
             }
         }
         Query(map)
     }
 
-    /// This query with `key` set to `value`.
+    /// This query with `key` set to `value` alone.
     pub fn with(&self, key: &str, value: String) -> Query {
         let mut map = self.0.clone();
-        map.insert(key.to_string(), value);
+        map.insert(key.to_string(), vec![value]);
         Query(map)
     }
 
+    /// The first value.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(String::as_str)
+        self.0.get(key).and_then(|v| v.first()).map(String::as_str)
     }
 
-    /// A non-empty value.
+    /// Every value, in order.
+    pub fn values(&self, key: &str) -> &[String] {
+        self.0.get(key).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    /// A non-empty first value.
     pub fn value(&self, key: &str) -> Option<&str> {
         self.get(key).filter(|v| !v.is_empty())
-    }
-
-    pub fn flag(&self, key: &str) -> bool {
-        matches!(self.get(key), Some("true" | "1"))
-    }
-
-    pub fn dry_run(&self) -> bool {
-        self.get("dryRun").is_some_and(|v| v == "All")
-    }
-
-    pub fn number(&self, key: &str) -> Result<Option<u64>, ApiError> {
-        match self.value(key) {
-            None => Ok(None),
-            Some(v) => v.parse::<u64>().map(Some).map_err(|_| {
-                ApiError::bad_request(format!("invalid value for {key}: {v:?}: not an integer"))
-            }),
-        }
     }
 }
 
@@ -325,7 +315,10 @@ mod tests {
         let q = Query::parse(Some("labelSelector=a%3Db%2Cc+in+(x)&watch=1&limit=5"));
         assert_eq!(q.get("labelSelector"), Some("a=b,c in (x)"));
         assert!(q.flag("watch"));
-        assert_eq!(q.number("limit").expect("number"), Some(5));
+        assert_eq!(q.int64("limit").expect("number"), Some(5));
+        let q = Query::parse(Some("dryRun=All&dryRun=x"));
+        assert_eq!(q.get("dryRun"), Some("All"));
+        assert_eq!(q.values("dryRun"), ["All", "x"]);
     }
 
     #[test]

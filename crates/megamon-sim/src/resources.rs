@@ -254,6 +254,16 @@ pub fn builtin_resources() -> Vec<ResourceDef> {
             &["status.successful"],
         ),
         builtin(
+            "batch",
+            "v1",
+            "cronjobs",
+            "CronJob",
+            true,
+            &["cj"],
+            true,
+            &[],
+        ),
+        builtin(
             "apps",
             "v1",
             "deployments",
@@ -271,6 +281,16 @@ pub fn builtin_resources() -> Vec<ResourceDef> {
             true,
             &[],
             false,
+            &[],
+        ),
+        builtin(
+            "policy",
+            "v1",
+            "poddisruptionbudgets",
+            "PodDisruptionBudget",
+            true,
+            &["pdb"],
+            true,
             &[],
         ),
         builtin(
@@ -362,7 +382,9 @@ pub fn builtin_resources() -> Vec<ResourceDef> {
             "tokenreviews" => def.special = Special::TokenReview,
             "subjectaccessreviews" => def.special = Special::SubjectAccessReview,
             "selfsubjectaccessreviews" => def.special = Special::SelfSubjectAccessReview,
-            "pods" | "services" | "deployments" | "jobs" => def.categories = vec!["all".into()],
+            "pods" | "services" | "deployments" | "jobs" | "cronjobs" => {
+                def.categories = vec!["all".into()]
+            }
             _ => {}
         }
     }

@@ -17,6 +17,7 @@ use crate::error::ApiError;
 use crate::faults::FaultConfig;
 use crate::handlers::{self, Reply};
 use crate::openapi;
+use crate::options::{ListOptions, WriteOptions, WriteVerb};
 use crate::request::{self, Query, Representation, Target, parse_body};
 use crate::resources::Special;
 use crate::state::Sim;
@@ -99,11 +100,7 @@ async fn dispatch(sim: &Arc<Sim>, req: Request) -> Response {
     {
         return text_reply("ok");
     }
-    let is_watch = path.contains("/watch/")
-        || req
-            .uri()
-            .query()
-            .is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"));
+    let is_watch = path.contains("/watch/") || Query::parse(req.uri().query()).flag("watch");
     let (delay, fault) = sim.faults.draw(is_watch);
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
@@ -188,6 +185,23 @@ async fn api(sim: &Arc<Sim>, req: Request, path: &str) -> Result<Response, ApiEr
                 .map(|doc| json_reply(200, &doc))
                 .ok_or_else(ApiError::no_route);
         }
+        ["openapi", "v2"] if is_get => {
+            let doc = openapi::v2_document(&sim.registry, &sim.store);
+            let accept = header_str(req.headers(), header::ACCEPT).unwrap_or_default();
+            // client-go asks for gnostic's protobuf only (OpenAPISchema()).
+            if accept.contains("application/com.github.proto-openapi.spec.v2") {
+                let mut response = Response::new(Body::from(crate::gnostic::encode(&doc)));
+                // As kube-openapi answers it: `@` is not valid in a media type.
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(
+                        "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+                    ),
+                );
+                return Ok(response);
+            }
+            return Ok(json_reply(200, &doc));
+        }
         ["openapi", "v3"] if is_get => return Ok(json_reply(200, &openapi::root(&sim.registry))),
         ["openapi", "v3", rest @ ..] if is_get => {
             return openapi::group_version_doc(&sim.registry, &sim.store, &rest.join("/"))
@@ -214,6 +228,15 @@ async fn api(sim: &Arc<Sim>, req: Request, path: &str) -> Result<Response, ApiEr
     let warning = target.def.deprecation_warning.clone();
     let mut response = match resource(sim, &method, target, &query, &headers, body) {
         Ok(response) => response,
+        Err(err) if query.pretty() => {
+            let mut response = reply(prettified(Reply::error(&err)));
+            if err.code == 429 {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            response
+        }
         Err(err) => error_reply(&err),
     };
     // As kube-apiserver does for deprecated versions; kubectl prints it.
@@ -248,41 +271,52 @@ fn resource(
         };
         return Ok(json_reply(201, &answer));
     }
-    let wants_repr = || request::representation(header_str(headers, header::ACCEPT));
+    let wants_repr = || {
+        let repr = request::representation(header_str(headers, header::ACCEPT))?;
+        if repr == Representation::Table {
+            crate::options::check_table_options(query)?;
+        }
+        Ok::<_, ApiError>(repr)
+    };
     let write_repr = || wants_repr().unwrap_or(Representation::Object);
     let is_item = target.name.is_some();
     let answer = match (method.as_str(), is_item) {
         // The legacy single-object watch: a watch of the collection narrowed by name.
         ("GET", true) if query.flag("watch") => {
+            let mut options = ListOptions::from_query(query)?;
             let name = target.name.clone().unwrap_or_default();
-            let by_name = match query.value("fieldSelector") {
-                Some(other) => format!("metadata.name={name},{other}"),
-                None => format!("metadata.name={name}"),
+            options.field_selector = match options.field_selector.as_str() {
+                "" => format!("metadata.name={name}"),
+                other => format!("metadata.name={name},{other}"),
             };
-            let query = query.with("fieldSelector", by_name);
             let target = Target {
                 name: None,
                 ..target
             };
-            return watch_response(sim, target, &query, wants_repr()?);
+            return watch_response(sim, target, &options, query, wants_repr()?);
         }
         ("GET", true) => handlers::get(sim, &target, query, wants_repr()?)?,
-        ("GET", false) if query.flag("watch") => {
-            return watch_response(sim, target, query, wants_repr()?);
+        ("GET", false) => {
+            let options = ListOptions::from_query(query)?;
+            if options.watch {
+                return watch_response(sim, target, &options, query, wants_repr()?);
+            }
+            handlers::list(sim, &target, &options, query, wants_repr()?)?
         }
-        ("GET", false) => handlers::list(sim, &target, query, wants_repr()?)?,
         ("POST", false) => {
             if def.namespaced && target.namespace.is_none() {
                 return Err(ApiError::no_route());
             }
+            let options = WriteOptions::from_query(query, WriteVerb::Create)?;
             let obj = parse_body(content_type, &body)?;
             let stored =
-                handlers::create(sim, &def, target.namespace.as_deref(), obj, query.dry_run())?;
+                handlers::create(sim, &def, target.namespace.as_deref(), obj, options.dry_run)?;
             handlers::written_reply(201, &def, &stored, write_repr(), query)?
         }
         ("PUT", true) => {
+            let options = WriteOptions::from_query(query, WriteVerb::Update)?;
             let obj = parse_body(content_type, &body)?;
-            let updated = handlers::update(sim, &target, obj, query.dry_run())?;
+            let updated = handlers::update(sim, &target, obj, options.dry_run)?;
             let code = if updated.created { 201 } else { 200 };
             handlers::written_reply(code, &def, &updated.stored, write_repr(), query)?
         }
@@ -295,16 +329,35 @@ fn resource(
         ("DELETE", false) => handlers::delete_collection(sim, &target, query, &body)?,
         _ => return Err(ApiError::method_not_allowed()),
     };
-    Ok(reply(answer))
+    Ok(reply(if query.pretty() {
+        prettified(answer)
+    } else {
+        answer
+    }))
+}
+
+/// `?pretty=true`: indented JSON, as kube-apiserver writes it then.
+fn prettified(answer: Reply) -> Reply {
+    match serde_json::from_slice::<Value>(&answer.body)
+        .ok()
+        .and_then(|v| serde_json::to_vec_pretty(&v).ok())
+    {
+        Some(body) => Reply {
+            code: answer.code,
+            body: Bytes::from(body),
+        },
+        None => answer,
+    }
 }
 
 fn watch_response(
     sim: &Arc<Sim>,
     target: Target,
+    options: &ListOptions,
     query: &Query,
     repr: Representation,
 ) -> Result<Response, ApiError> {
-    let rx = watch::start(sim, target, query, repr)?;
+    let rx = watch::start(sim, target, options, query, repr)?;
     let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
     let mut response = Response::new(Body::from_stream(stream));
     response.headers_mut().insert(

@@ -256,6 +256,36 @@ fn builtin_columns(def: &ResourceDef) -> Vec<Column> {
                 format!("{}/{want}", count(o, "/status/succeeded")).into()
             }),
         ],
+        ("batch", "cronjobs") => vec![
+            col("Schedule", "string", 0, |o| {
+                text(o, ".spec.schedule").into()
+            }),
+            col("Timezone", "string", 0, |o| {
+                or_none(text(o, ".spec.timeZone"))
+            }),
+            col("Suspend", "boolean", 0, |o| {
+                json!(
+                    o.pointer("/spec/suspend")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false)
+                )
+            }),
+            col("Active", "integer", 0, |o| {
+                json!(
+                    o.pointer("/status/active")
+                        .and_then(Value::as_array)
+                        .map_or(0, Vec::len)
+                )
+            }),
+            col("Last Schedule", "string", 0, |o| {
+                let at = text(o, ".status.lastScheduleTime");
+                Value::String(if at.is_empty() {
+                    "<none>".into()
+                } else {
+                    human_age(&at)
+                })
+            }),
+        ],
         ("apps", "deployments") => vec![
             col("Ready", "string", 0, |o| {
                 let want = o

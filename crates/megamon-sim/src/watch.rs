@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 
 use crate::error::ApiError;
 use crate::handlers::{Filter, parse_rv, rendered};
+use crate::options::ListOptions;
 use crate::request::{Query, Representation, Target};
 use crate::resources::ResourceDef;
 use crate::state::Sim;
@@ -34,51 +35,25 @@ struct WatchSpec {
 }
 
 /// Checks a watch request and returns the receiving end of its event stream.
+/// `options` have passed `ListOptions::from_query` (so `ValidateListOptions`).
 pub fn start(
     sim: &Arc<Sim>,
     target: Target,
+    options: &ListOptions,
     query: &Query,
     repr: Representation,
 ) -> Result<mpsc::Receiver<Result<Bytes, std::io::Error>>, ApiError> {
-    let filter = Filter::from_query(&target.def, query)?;
-    let rv = parse_rv(query)?;
-    let send_initial = match query.get("sendInitialEvents") {
-        None => None,
-        Some("true") => Some(true),
-        Some("false") => Some(false),
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "invalid value for sendInitialEvents: {other:?}"
-            )));
-        }
-    };
-    let bookmarks = query.flag("allowWatchBookmarks");
-    if send_initial.is_some() {
-        if query.value("resourceVersionMatch") != Some("NotOlderThan") {
-            return Err(ApiError::invalid(
-                "meta.k8s.io",
-                "ListOptions",
-                "",
-                "resourceVersionMatch",
-                "Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
-            ));
-        }
-        if send_initial == Some(true) && !bookmarks {
-            return Err(ApiError::invalid(
-                "meta.k8s.io",
-                "ListOptions",
-                "",
-                "allowWatchBookmarks",
-                "Forbidden: sendInitialEvents requires setting allowWatchBookmarks=true",
-            ));
-        }
-    } else if query.value("resourceVersionMatch").is_some() {
-        return Err(ApiError::bad_request(
-            "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
-        ));
-    }
+    let filter = Filter::new(&target.def, options)?;
+    let rv = parse_rv(&options.resource_version)?;
+    let send_initial = options.send_initial_events;
     let from_zero = rv.is_none_or(|rv| rv == 0);
     let initial_events = send_initial.unwrap_or(from_zero);
+    // Zero means none given (upstream then picks its own); a negative timeout has
+    // already passed, so the watch ends at once.
+    let timeout = match options.timeout_seconds {
+        None | Some(0) => None,
+        Some(s) => Some(Duration::from_secs(u64::try_from(s).unwrap_or(0))),
+    };
     let spec = WatchSpec {
         from: if initial_events || from_zero {
             None
@@ -87,17 +62,21 @@ pub fn start(
         },
         initial_events,
         initial_end_bookmark: send_initial == Some(true),
-        bookmarks,
-        timeout: query.number("timeoutSeconds")?.map(Duration::from_secs),
+        bookmarks: options.allow_watch_bookmarks,
+        timeout,
         repr,
         include: IncludeObject::parse(query.get("includeObject")),
         filter,
         target,
     };
     let (tx, rx) = mpsc::channel(64);
+    // Subscribed before the response goes out: a drop asked for once the client has
+    // its watch must end it, even if the task has not run yet.
+    let mut drops = sim.store.subscribe_drops();
+    drops.borrow_and_update();
     let sim = sim.clone();
     tokio::spawn(async move {
-        run(sim, spec, tx).await;
+        run(sim, spec, drops, tx).await;
     });
     Ok(rx)
 }
@@ -175,11 +154,16 @@ fn error_line(err: &ApiError) -> Bytes {
     ))
 }
 
+/// Whether `/_sim/drop-watches` was asked for since this watch began.
+fn dropped(drops: &mut tokio::sync::watch::Receiver<u64>) -> bool {
+    drops.has_changed().unwrap_or(true)
+}
+
 async fn send(tx: &Tx, line: Bytes) -> bool {
     tx.send(Ok(line)).await.is_ok()
 }
 
-async fn run(sim: Arc<Sim>, spec: WatchSpec, tx: Tx) {
+async fn run(sim: Arc<Sim>, spec: WatchSpec, mut drops: tokio::sync::watch::Receiver<u64>, tx: Tx) {
     let def = spec.target.def.clone();
     let storage_key = def.storage_key();
     let namespace = spec.target.namespace.clone();
@@ -190,8 +174,6 @@ async fn run(sim: Arc<Sim>, spec: WatchSpec, tx: Tx) {
         sent_columns: false,
     };
     let mut latest = sim.store.subscribe();
-    let mut drops = sim.store.subscribe_drops();
-    drops.borrow_and_update();
     let mut shutdown = sim.shutdown.clone();
     let deadline = spec
         .timeout
@@ -229,6 +211,9 @@ async fn run(sim: Arc<Sim>, spec: WatchSpec, tx: Tx) {
                     return;
                 }
             };
+            if dropped(&mut drops) {
+                return;
+            }
             if spec.initial_events {
                 for item in &page.items {
                     match renderer.line("ADDED", item) {
@@ -266,6 +251,12 @@ async fn run(sim: Arc<Sim>, spec: WatchSpec, tx: Tx) {
                     return;
                 }
             };
+            // A dropped watch delivers nothing written after the drop. The drop is
+            // signalled before any such write takes the store lock, so a batch read
+            // after it is checked here, after the read, not before.
+            if dropped(&mut drops) {
+                return;
+            }
             let caught_up = events.len() < BATCH;
             for event in &events {
                 cursor = event.rv;
@@ -313,21 +304,23 @@ async fn run(sim: Arc<Sim>, spec: WatchSpec, tx: Tx) {
                 None => std::future::pending().await,
             }
         };
+        // Endings first: a drop or shutdown pending beside new events wins.
         tokio::select! {
-            changed = latest.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-            }
+            biased;
+            _ = drops.changed() => return,
+            _ = shutdown.changed() => return,
+            _ = timeout => return,
+            _ = tx.closed() => return,
             _ = bookmark_timer.tick(), if spec.bookmarks => {
                 if !send(&tx, renderer.bookmark(cursor, false)).await {
                     return;
                 }
             }
-            _ = drops.changed() => return,
-            _ = shutdown.changed() => return,
-            _ = timeout => return,
-            _ = tx.closed() => return,
+            changed = latest.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
         }
     }
 }

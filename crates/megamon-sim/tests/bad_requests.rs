@@ -260,10 +260,42 @@ async fn bad_requests_get_real_status_codes() {
         &js.to_string(),
     )
     .await;
-    assert_status(&apply_without_manager, 400, "BadRequest");
+    assert_status(&apply_without_manager, 422, "Invalid");
+    assert_eq!(
+        apply_without_manager.1["message"],
+        "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch"
+    );
 
-    // Extreme numbers are not a crash.
-    let huge = u64::MAX;
+    // Protobuf bodies: malformed ones are 400 naming the problem; custom resources have
+    // no protobuf form (415), as on a real server.
+    const PROTOBUF: &str = "application/vnd.kubernetes.protobuf";
+    let truncated = raw(&c, "POST", pods, PROTOBUF, "k8s\u{0}\n\u{7f}").await;
+    assert_status(&truncated, 400, "BadRequest");
+    let message = truncated.1["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("the protobuf request body is malformed"),
+        "{message}"
+    );
+    let no_magic = raw(&c, "POST", pods, PROTOBUF, "\n\u{2}v1").await;
+    assert_status(&no_magic, 400, "BadRequest");
+    assert_eq!(
+        no_magic.1["message"],
+        "the protobuf request body is malformed: missing the k8s protobuf magic prefix"
+    );
+    // k8s\0, then runtime.Unknown{typeMeta{apiVersion, kind}}, for a JobSet.
+    let type_meta = "\n\u{18}jobset.x-k8s.io/v1alpha2\u{12}\u{6}JobSet";
+    let envelope = format!(
+        "k8s\0\n{}{type_meta}",
+        char::from(u8::try_from(type_meta.len()).expect("short"))
+    );
+    assert_status(
+        &raw(&c, "POST", jobsets, PROTOBUF, &envelope).await,
+        415,
+        "UnsupportedMediaType",
+    );
+
+    // Extreme numbers are not a crash; past int64 they are refused, as by Go's ParseInt.
+    let huge = i64::MAX;
     let far = raw(
         &c,
         "GET",
@@ -283,18 +315,14 @@ async fn bad_requests_get_real_status_codes() {
             .0,
         200
     );
-    assert_status(
-        &raw(
-            &c,
-            "GET",
-            &format!("{cms}?limit=99999999999999999999999"),
-            JSON,
-            "",
-        )
-        .await,
-        400,
-        "BadRequest",
-    );
+    for too_big in [u64::MAX.to_string(), "99999999999999999999999".to_string()] {
+        let refused = raw(&c, "GET", &format!("{cms}?limit={too_big}"), JSON, "").await;
+        assert_status(&refused, 400, "BadRequest");
+        assert_eq!(
+            refused.1["message"],
+            format!("strconv.ParseInt: parsing \"{too_big}\": value out of range")
+        );
+    }
 
     // The server is still fine.
     assert_eq!(raw(&c, "GET", "/readyz", JSON, "").await.0, 200);
@@ -357,10 +385,28 @@ async fn injected_faults_fail_and_slow_requests() {
     let started = Instant::now();
     assert_eq!(raw(&c, "GET", cms, JSON, "").await.0, 200);
     assert!(started.elapsed() >= Duration::from_millis(1000));
+    // Cleared, a request is not delayed any more: with ten minutes of latency
+    // set before clearing, only a request still delayed takes 30 s.
+    assert_eq!(
+        raw(&c, "POST", "/_sim/faults", JSON, r#"{"latencyMs":600000}"#)
+            .await
+            .0,
+        200
+    );
     assert_eq!(raw(&c, "POST", "/_sim/faults", JSON, "{}").await.0, 200);
+    assert_eq!(
+        raw(&c, "GET", "/_sim/faults", JSON, "").await.1["latencyMs"],
+        0
+    );
     let started = Instant::now();
-    assert_eq!(raw(&c, "GET", cms, JSON, "").await.0, 200);
-    assert!(started.elapsed() < Duration::from_millis(1000));
+    let answer = tokio::time::timeout(Duration::from_secs(30), raw(&c, "GET", cms, JSON, ""))
+        .await
+        .expect("a GET after clearing the latency is not delayed");
+    assert_eq!(answer.0, 200);
+    eprintln!(
+        "a GET after clearing the faults took {:?}",
+        started.elapsed()
+    );
     // Bad fault settings are refused.
     assert_status(
         &raw(&c, "POST", "/_sim/faults", JSON, r#"{"errorRate":2}"#).await,

@@ -837,3 +837,226 @@ async fn kubectl_imperative_commands_work() {
     assert!(table.contains("Ready,SchedulingDisabled"), "{table}");
     t.sim.shutdown().await.expect("clean shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_run_and_create_workloads_post_protobuf_that_is_stored() {
+    // These commands post application/vnd.kubernetes.protobuf bodies.
+    let t = TestSim::start().await;
+    let out = t
+        .ok(&[
+            "run",
+            "web",
+            "--image=nginx:1.27",
+            "--labels=app=web",
+            "--port=8080",
+            "--env=MODE=fast",
+        ])
+        .await;
+    assert!(out.contains("pod/web created"), "{out}");
+    let pod = t.get_json(&["pod", "web"]).await;
+    let container = &pod["spec"]["containers"][0];
+    assert_eq!(container["image"], "nginx:1.27");
+    assert_eq!(container["ports"][0]["containerPort"], 8080);
+    assert_eq!(
+        container["env"][0],
+        serde_json::json!({"name": "MODE", "value": "fast"})
+    );
+    assert_eq!(pod["metadata"]["labels"]["app"], "web");
+    assert_eq!(pod["spec"]["restartPolicy"], "Always");
+    assert_eq!(pod["status"]["phase"], "Pending");
+    assert!(t.ok(&["get", "pods"]).await.contains("web"));
+
+    let out = t
+        .ok(&[
+            "create",
+            "job",
+            "once",
+            "--image=busybox",
+            "--",
+            "echo",
+            "hi",
+        ])
+        .await;
+    assert!(out.contains("job.batch/once created"), "{out}");
+    let job = t.get_json(&["job", "once"]).await;
+    let pod_spec = &job["spec"]["template"]["spec"];
+    assert_eq!(pod_spec["containers"][0]["image"], "busybox");
+    assert_eq!(
+        pod_spec["containers"][0]["command"],
+        serde_json::json!(["echo", "hi"])
+    );
+    assert_eq!(pod_spec["restartPolicy"], "Never");
+
+    let out = t
+        .ok(&[
+            "create",
+            "deployment",
+            "api",
+            "--image=nginx",
+            "--replicas=3",
+            "--port=80",
+        ])
+        .await;
+    assert!(out.contains("deployment.apps/api created"), "{out}");
+    let deployment = t.get_json(&["deployment", "api"]).await;
+    assert_eq!(deployment["spec"]["replicas"], 3);
+    assert_eq!(deployment["spec"]["selector"]["matchLabels"]["app"], "api");
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"],
+        80
+    );
+    assert!(t.ok(&["get", "deployments"]).await.contains("api"));
+
+    let out = t
+        .ok(&[
+            "create",
+            "cronjob",
+            "tick",
+            "--image=busybox",
+            "--schedule=*/5 * * * *",
+            "--",
+            "date",
+        ])
+        .await;
+    assert!(out.contains("cronjob.batch/tick created"), "{out}");
+    let cronjob = t.get_json(&["cronjob", "tick"]).await;
+    assert_eq!(cronjob["spec"]["schedule"], "*/5 * * * *");
+    let template = &cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+    assert_eq!(template["containers"][0]["image"], "busybox");
+    assert_eq!(
+        template["containers"][0]["command"],
+        serde_json::json!(["date"])
+    );
+    let table = t.ok(&["get", "cronjobs"]).await;
+    assert!(
+        table.contains("SCHEDULE") && table.contains("tick") && table.contains("*/5 * * * *"),
+        "{table}"
+    );
+    // A job from the cron job's template, owned by it.
+    let out = t
+        .ok(&["create", "job", "tick-now", "--from=cronjob/tick"])
+        .await;
+    assert!(out.contains("job.batch/tick-now created"), "{out}");
+    let job = t.get_json(&["job", "tick-now"]).await;
+    assert_eq!(job["metadata"]["ownerReferences"][0]["name"], "tick");
+    assert_eq!(
+        job["spec"]["template"]["spec"]["containers"][0]["command"],
+        serde_json::json!(["date"])
+    );
+    t.sim.shutdown().await.expect("clean shutdown");
+}
+
+/// What `kubectl get -o yaml` writes is a `kind: List`; kubectl validates those against
+/// `/openapi/v2` before sending them back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exported_nodes_jobsets_and_slices_reapply_with_default_validation() {
+    let t = TestSim::start().await;
+    let fleet = [
+        NODE.to_string(),
+        NODE.replace("tpu-node-1", "tpu-node-2")
+            .replace("pool-a", "pool-b"),
+        JOBSET.replace("  futureField: survives\n", ""),
+        JOBSET
+            .replace("  futureField: survives\n", "")
+            .replace("name: js1", "name: js2"),
+        // The Slice CRD requires partitionIds (kubectl checks it for List items).
+        format!("{SLICE}  partitionIds: [p0]\n"),
+        format!("{SLICE}  partitionIds: [p0, p1]\n")
+            .replace("slice-a", "slice-b")
+            .replace("2x2x4", "4x4x4"),
+    ]
+    .join("\n---\n");
+    let path = t.file("fleet.yaml", &fleet);
+    t.ok(&["apply", "-f", path.to_str().expect("utf8")]).await;
+    t.ok(&[
+        "patch",
+        "jobset",
+        "js1",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"terminalState":"Completed"}}"#,
+    ])
+    .await;
+    t.ok(&["patch", "slice", "slice-b", "--subresource=status", "--type=merge", "-p",
+        r#"{"status":{"conditions":[{"type":"Ready","status":"True","reason":"Active","message":"","lastTransitionTime":"2026-01-01T00:00:00Z"}]}}"#]).await;
+    let kinds = "nodes,jobsets,slices";
+    let snapshot = |list: &Value| -> Vec<Value> {
+        list["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|o| {
+                serde_json::json!({"kind": o["kind"], "name": o["metadata"]["name"],
+                    "labels": o["metadata"]["labels"], "spec": o["spec"]})
+            })
+            .collect()
+    };
+    let before = t.get_json(&[kinds]).await;
+    assert_eq!(before["items"].as_array().map(Vec::len), Some(6));
+    let node_status = |list: &Value| list["items"][0]["status"].clone();
+    let exported = t.ok(&["get", kinds, "-o", "yaml"]).await;
+    assert!(exported.starts_with("apiVersion: v1\nitems:"), "{exported}");
+    assert!(exported.contains("kind: List"));
+    let export = t.file("export.yaml", &exported);
+    let export = export.to_str().expect("utf8");
+
+    for verb in ["create", "apply"] {
+        t.ok(&["delete", "-f", export, "--wait=false"]).await;
+        let gone = t.get_json(&[kinds]).await;
+        assert_eq!(gone["items"].as_array().map(Vec::len), Some(0));
+        let out = t.kubectl(&[verb, "-f", export]).await;
+        out.assert_ok();
+        assert_eq!(out.stdout.lines().count(), 6, "{out:?}");
+        let after = t.get_json(&[kinds]).await;
+        assert_eq!(snapshot(&after), snapshot(&before), "after {verb}");
+        // Nodes keep the status they are created with; JobSets and slices start
+        // without one (their status is a subresource), as on a cluster.
+        assert_eq!(node_status(&after), node_status(&before), "after {verb}");
+        assert!(after["items"][3]["status"].is_null(), "after {verb}");
+    }
+
+    // kubectl really checks List items against the CRD schemas of /openapi/v2.
+    let broken = exported.replace("    - p0\n    - p1\n", "");
+    assert_ne!(broken, exported);
+    let broken = t.file("broken.yaml", &broken);
+    t.ok(&["delete", "slice", "slice-b"]).await;
+    let refused = t
+        .kubectl(&["create", "-f", broken.to_str().expect("utf8")])
+        .await;
+    assert_eq!(refused.code, Some(1), "{refused:?}");
+    assert!(
+        refused
+            .stderr
+            .contains(r#"ValidationError(Slice.spec): missing required field "partitionIds""#),
+        "{refused:?}"
+    );
+    // The v2 document (JSON here) has the same schemas as the v3 ones.
+    let v2: Value =
+        serde_json::from_str(&t.ok(&["get", "--raw", "/openapi/v2"]).await).expect("JSON");
+    let v3: Value = serde_json::from_str(
+        &t.ok(&[
+            "get",
+            "--raw",
+            "/openapi/v3/apis/accelerator.gke.io/v1beta1",
+        ])
+        .await,
+    )
+    .expect("JSON");
+    let name = "accelerator.gke.io.v1beta1.Slice";
+    assert_eq!(v2["swagger"], "2.0");
+    assert_eq!(
+        v2["definitions"][name]["x-kubernetes-group-version-kind"],
+        v3["components"]["schemas"][name]["x-kubernetes-group-version-kind"]
+    );
+    assert_eq!(
+        v2["definitions"][name]["properties"]["spec"],
+        v3["components"]["schemas"][name]["properties"]["spec"]
+    );
+    assert!(
+        v2["paths"]["/apis/accelerator.gke.io/v1beta1/slices/{name}"]["patch"]["parameters"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|p| p["name"] == "fieldValidation"))
+    );
+    t.sim.shutdown().await.expect("clean shutdown");
+}

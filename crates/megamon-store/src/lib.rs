@@ -28,7 +28,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutPayload, UpdateVersi
 pub use error::StoreError;
 pub use location::history_url;
 pub use options::StoreOptions;
-pub use writer::{Flushed, HistoryWriter};
+pub use writer::{Flushed, HistoryWriter, SetAside};
 
 use local::{LocalDir, LocalWriteError};
 
@@ -245,36 +245,65 @@ impl HistoryStore {
         bytes: Vec<u8>,
         expected: Option<&Version>,
     ) -> Result<Version, StoreError> {
+        self.write_named(kind.file_name(), bytes, expected).await
+    }
+
+    /// Keeps `bytes` (a kind's file that cannot be read) beside the kind's
+    /// file as `<file>.corrupt-<time>`, so nothing is lost when the monitor
+    /// goes on without it. Returns where it went.
+    pub async fn set_aside(&self, kind: EntityKind, bytes: Vec<u8>) -> Result<String, StoreError> {
+        let stamp = jiff::Timestamp::now()
+            .strftime("%Y%m%dT%H%M%S%.fZ")
+            .to_string();
+        let name = format!("{}.corrupt-{stamp}", kind.file_name());
+        self.write_named(&name, bytes, None).await?;
+        Ok(match &self.backend {
+            Backend::Local(dir) => dir.file_path(&name).display().to_string(),
+            Backend::Object { prefix, .. } => prefix.clone().join(name.as_str()).to_string(),
+        })
+    }
+
+    async fn write_named(
+        &self,
+        name: &str,
+        bytes: Vec<u8>,
+        expected: Option<&Version>,
+    ) -> Result<Version, StoreError> {
+        let shown = || match &self.backend {
+            Backend::Local(dir) => dir.file_path(name).display().to_string(),
+            Backend::Object { prefix, .. } => prefix.clone().join(name).to_string(),
+        };
         let conflict = || StoreError::Conflict {
             url: self.url.clone(),
-            file: self.file_name(kind),
+            file: shown(),
         };
         match &self.backend {
             Backend::Local(dir) => {
                 let dir = Arc::clone(dir);
                 let expected = expected.cloned();
-                let name = kind.file_name();
-                let result =
-                    tokio::task::spawn_blocking(move || dir.write(name, &bytes, expected.as_ref()))
-                        .await
-                        .unwrap_or_else(|e| {
-                            Err(LocalWriteError::Io {
-                                action: "write",
-                                source: std::io::Error::other(e),
-                            })
-                        });
+                let owned = name.to_string();
+                let result = tokio::task::spawn_blocking(move || {
+                    dir.write(&owned, &bytes, expected.as_ref())
+                })
+                .await
+                .unwrap_or_else(|e| {
+                    Err(LocalWriteError::Io {
+                        action: "write",
+                        source: std::io::Error::other(e),
+                    })
+                });
                 result.map_err(|e| match e {
                     LocalWriteError::Conflict => conflict(),
                     LocalWriteError::Io { action, source } => StoreError::Io {
                         url: self.url.clone(),
-                        file: self.file_name(kind),
+                        file: shown(),
                         action,
                         source,
                     },
                 })
             }
             Backend::Object { store, prefix } => {
-                let path = object_path(prefix, kind);
+                let path = prefix.clone().join(name);
                 let mode = match expected {
                     None => PutMode::Create,
                     Some(v) => PutMode::Update(UpdateVersion {

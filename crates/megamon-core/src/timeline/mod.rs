@@ -10,7 +10,10 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 pub use event::{State, UpEvent};
-pub use summary::{ProvisioningState, Summary, summarize};
+pub use summary::{Episode, ProvisioningState, Summary, episodes, summarize};
+
+use crate::cause::{Cause, CauseCounts, Why};
+use crate::upness::Attrs;
 
 /// What an observation did to a timeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,11 +36,15 @@ impl Observed {
     }
 }
 
-/// The transitions of one entity, oldest first, timestamps non-decreasing.
+/// The transitions of one entity, oldest first, timestamps non-decreasing,
+/// and **[ours]** the entity's labels when last recorded (`"attrs"`: what
+/// reports need after the entity is gone; the original ignores the field).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Timeline {
     #[serde(rename = "upEvents")]
     events: Vec<UpEvent>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attrs: Option<Box<Attrs>>,
 }
 
 /// Only a JSON object is a stored timeline (serde's derive would also take an
@@ -55,16 +62,19 @@ impl<'de> Deserialize<'de> for Timeline {
                 mut map: A,
             ) -> Result<Timeline, A::Error> {
                 let mut events = Vec::new();
+                let mut attrs = None;
                 while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
                     if key == "upEvents" {
                         events = map
                             .next_value::<Option<Vec<UpEvent>>>()?
                             .unwrap_or_default();
+                    } else if key == "attrs" {
+                        attrs = map.next_value::<Option<Attrs>>()?.map(Box::new);
                     } else {
                         map.next_value::<serde::de::IgnoredAny>()?;
                     }
                 }
-                Ok(Timeline { events })
+                Ok(Timeline { events, attrs })
             }
         }
         d.deserialize_map(TimelineVisitor)
@@ -75,7 +85,81 @@ impl Timeline {
     /// A timeline from stored events, as they are (they may be malformed; the
     /// summary copes, see SPEC §3.1).
     pub fn from_events(events: Vec<UpEvent>) -> Self {
-        Timeline { events }
+        Timeline {
+            events,
+            attrs: None,
+        }
+    }
+
+    /// The entity's labels when last recorded, if they were.
+    pub fn attrs(&self) -> Option<&Attrs> {
+        self.attrs.as_deref()
+    }
+
+    /// Records the entity's labels; whether they changed.
+    pub fn set_attrs(&mut self, attrs: &Attrs) -> bool {
+        if self.attrs.as_deref() == Some(attrs) {
+            return false;
+        }
+        self.attrs = Some(Box::new(attrs.clone()));
+        true
+    }
+
+    /// The event that began the current down run, if that run is an
+    /// interruption (an unplanned down after up time, SPEC §3.1).
+    fn current_interruption(&self) -> Option<usize> {
+        let down_run = self.events.iter().rev().take_while(|e| !e.up).count();
+        let start = self.events.len().checked_sub(down_run)?;
+        let first = self.events.get(start)?;
+        (start > 0 && !first.expected_down).then_some(start)
+    }
+
+    /// Whether the current down run is an interruption with no cause, or
+    /// only `unknown`.
+    pub fn needs_cause(&self) -> bool {
+        self.current_interruption()
+            .is_some_and(|i| matches!(self.events[i].cause, None | Some(Cause::Unknown)))
+    }
+
+    /// Says why the current interruption happened, if [`Self::needs_cause`]
+    /// and `why` says more than what it has: what explains an interruption
+    /// may arrive after it (a JobSet's restart count goes up after its jobs
+    /// stop being ready). Whether it changed.
+    pub fn explain_interruption(&mut self, why: Why) -> bool {
+        if !self.needs_cause() {
+            return false;
+        }
+        let Some(i) = self.current_interruption() else {
+            return false;
+        };
+        let event = &mut self.events[i];
+        if event.cause == Some(Cause::Unknown) && why.cause == Cause::Unknown {
+            return false;
+        }
+        *event = event.clone().because(why);
+        true
+    }
+
+    /// The last interruption or recovery.
+    pub fn last_episode(&self) -> Option<Episode> {
+        self.episodes().pop()
+    }
+
+    /// Its interruptions by cause.
+    pub fn causes(&self) -> CauseCounts {
+        self.episodes()
+            .into_iter()
+            .filter_map(|e| match e {
+                Episode::Interruption { cause, .. } => Some(cause),
+                Episode::Recovery { .. } => None,
+            })
+            .collect()
+    }
+
+    /// The interruptions and recoveries of this timeline, as the summary
+    /// counts them.
+    pub fn episodes(&self) -> Vec<Episode> {
+        episodes(&self.events)
     }
 
     pub fn events(&self) -> &[UpEvent] {
@@ -100,7 +184,7 @@ impl Timeline {
             Some(last) if at < last.timestamp => last.timestamp,
             _ => at,
         };
-        let Some(last) = self.events.last().copied() else {
+        let Some(last) = self.events.last().map(UpEvent::state) else {
             self.events
                 .push(UpEvent::new(State { up: false, ..state }, at));
             if state.up {
@@ -111,7 +195,7 @@ impl Timeline {
         if last.up != state.up {
             self.events.push(UpEvent::new(state, at));
             Observed::Transition { up: state.up }
-        } else if !state.up && last.state() != state {
+        } else if !state.up && last != state {
             self.events.push(UpEvent::new(state, at));
             Observed::FlagsChanged
         } else {
@@ -121,6 +205,29 @@ impl Timeline {
 
     pub fn summarize(&self, now: Timestamp) -> Summary {
         summarize(&self.events, now)
+    }
+
+    /// Continues this (stored) timeline with what `observed` saw after its
+    /// last event: each later event is observed in turn, so a state already
+    /// recorded is not recorded twice and nothing after the last event is
+    /// lost. A new leader uses it to continue the previous leader's history
+    /// with what its own warm watches saw.
+    pub fn continue_with(&mut self, observed: &Timeline) {
+        let after = self.events.last().map(|e| e.timestamp);
+        for e in &observed.events {
+            if after.is_none_or(|t| e.timestamp > t)
+                && self.observe(e.state(), e.timestamp).changed()
+            {
+                // The cause the observer recorded goes with its event.
+                if let (Some(last), Some(cause)) = (self.events.last_mut(), e.cause) {
+                    last.cause = Some(cause);
+                    last.detail.clone_from(&e.detail);
+                }
+            }
+        }
+        if let Some(attrs) = &observed.attrs {
+            self.attrs = Some(attrs.clone());
+        }
     }
 }
 
@@ -169,6 +276,23 @@ impl Timelines {
         }
     }
 
+    /// See [`Timeline::set_attrs`]; `false` for an entity without a timeline.
+    pub fn set_attrs(&mut self, key: &str, attrs: &Attrs) -> bool {
+        self.by_key.get_mut(key).is_some_and(|t| t.set_attrs(attrs))
+    }
+
+    /// See [`Timeline::needs_cause`]; `false` for an entity without a timeline.
+    pub fn needs_cause(&self, key: &str) -> bool {
+        self.by_key.get(key).is_some_and(Timeline::needs_cause)
+    }
+
+    /// See [`Timeline::explain_interruption`].
+    pub fn explain_interruption(&mut self, key: &str, why: Why) -> bool {
+        self.by_key
+            .get_mut(key)
+            .is_some_and(|t| t.explain_interruption(why))
+    }
+
     /// Forgets an entity that left the cluster. Returns whether it was known.
     pub fn remove(&mut self, key: &str) -> bool {
         self.by_key.remove(key).is_some()
@@ -184,6 +308,19 @@ impl Timelines {
     pub fn insert(&mut self, key: String, timeline: Timeline) {
         self.by_key.insert(key, timeline);
     }
+
+    /// See [`Timeline::continue_with`]; entities only `observed` has are
+    /// taken as they are.
+    pub fn continue_with(&mut self, observed: &Timelines) {
+        for (key, theirs) in &observed.by_key {
+            match self.by_key.get_mut(key) {
+                Some(ours) => ours.continue_with(theirs),
+                None => {
+                    self.by_key.insert(key.clone(), theirs.clone());
+                }
+            }
+        }
+    }
 }
 
 impl FromIterator<(String, Timeline)> for Timelines {
@@ -197,6 +334,55 @@ impl FromIterator<(String, Timeline)> for Timelines {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_an_interruption_gets_a_cause_and_unknown_is_refined_once() {
+        let t0 = ts("2024-01-01T00:00:00Z");
+        let later = |m| t0 + jiff::SignedDuration::from_mins(m);
+        let why = |c, d: &str| Why::new(c, d);
+        let mut t = Timeline::default();
+        t.observe(State::DOWN, t0);
+        // First sight: not an interruption.
+        assert!(!t.needs_cause());
+        assert!(!t.explain_interruption(why(Cause::Unknown, "")));
+        t.observe(State::UP, later(1));
+        t.observe(State::DOWN, later(2));
+        assert!(t.needs_cause());
+        assert!(t.explain_interruption(why(Cause::Unknown, "nothing seen")));
+        assert!(t.needs_cause());
+        assert!(!t.explain_interruption(why(Cause::Unknown, "still nothing")));
+        // A flag change inside the run keeps the run's first event as the interruption.
+        t.observe(State::DOWN.failed(), later(3));
+        assert!(t.explain_interruption(why(Cause::WorkloadFailed, "BackoffLimitExceeded")));
+        assert!(!t.needs_cause());
+        assert!(!t.explain_interruption(why(Cause::NodeDeleted, "too late")));
+        let e = &t.events()[2];
+        assert_eq!(e.cause, Some(Cause::WorkloadFailed));
+        assert_eq!(e.detail.as_deref(), Some("BackoffLimitExceeded"));
+        assert_eq!(t.events()[3].cause, None);
+        // A planned down is no interruption.
+        t.observe(State::UP, later(4));
+        t.observe(State::DOWN.planned(), later(5));
+        assert!(!t.needs_cause());
+    }
+
+    #[test]
+    fn continuing_a_timeline_keeps_the_observers_causes_and_attrs() {
+        let t0 = ts("2024-01-01T00:00:00Z");
+        let later = |m| t0 + jiff::SignedDuration::from_mins(m);
+        let mut stored = Timeline::default();
+        stored.observe(State::DOWN, t0);
+        stored.observe(State::UP, later(1));
+        let mut observed = stored.clone();
+        observed.observe(State::DOWN, later(2));
+        observed.explain_interruption(Why::new(Cause::Preemption, "1 of 4 spot nodes reclaimed"));
+        observed.set_attrs(&Attrs {
+            spot: true,
+            ..Attrs::default()
+        });
+        stored.continue_with(&observed);
+        assert_eq!(stored, observed);
+    }
 
     fn ts(s: &str) -> Timestamp {
         s.parse().unwrap()
@@ -277,6 +463,50 @@ mod tests {
         t.observe(State::DOWN, ts("2024-01-01T00:10:00Z"));
         t.observe(State::UP, ts("2024-01-01T00:05:00Z"));
         assert_eq!(t.events()[1].timestamp, ts("2024-01-01T00:10:00Z"));
+    }
+
+    #[test]
+    fn continuing_stored_history_adds_only_what_came_after() {
+        // The previous leader stored: down 0, up 10, down 20 (its last flush).
+        let stored = Timeline::from_events(vec![
+            UpEvent::down(ts("2024-01-01T00:00:00Z")),
+            UpEvent::up(ts("2024-01-01T00:10:00Z")),
+            UpEvent::down(ts("2024-01-01T00:20:00Z")),
+        ]);
+        // The standby saw the same from its own start, a few ms apart, then
+        // the recovery the leader did not live to write.
+        let observed = Timeline::from_events(vec![
+            UpEvent::down(ts("2024-01-01T00:05:00Z")),
+            UpEvent::up(ts("2024-01-01T00:05:00Z")),
+            UpEvent::down(ts("2024-01-01T00:20:00.004Z")),
+            UpEvent::up(ts("2024-01-01T00:25:00Z")),
+        ]);
+        let mut merged = stored.clone();
+        merged.continue_with(&observed);
+        assert_eq!(
+            merged.events(),
+            &[
+                UpEvent::down(ts("2024-01-01T00:00:00Z")),
+                UpEvent::up(ts("2024-01-01T00:10:00Z")),
+                UpEvent::down(ts("2024-01-01T00:20:00Z")),
+                UpEvent::up(ts("2024-01-01T00:25:00Z")),
+            ]
+        );
+        // Nothing new: unchanged; continuing twice changes nothing more.
+        let mut again = merged.clone();
+        again.continue_with(&observed);
+        assert_eq!(again, merged);
+        let mut all = Timelines::new();
+        all.insert("a".into(), stored);
+        let mut theirs = Timelines::new();
+        theirs.insert("a".into(), observed);
+        theirs.insert(
+            "new".into(),
+            Timeline::from_events(vec![UpEvent::down(ts("2024-01-01T00:21:00Z"))]),
+        );
+        all.continue_with(&theirs);
+        assert_eq!(all.get("a"), Some(&merged));
+        assert_eq!(all.get("new").map(|t| t.events().len()), Some(1));
     }
 
     #[test]

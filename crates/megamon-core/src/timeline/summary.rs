@@ -8,6 +8,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::UpEvent;
+use crate::cause::Cause;
 use crate::duration::{elapsed, go_nanos};
 
 /// Field names and integer-nanosecond durations are the original's report JSON.
@@ -104,6 +105,27 @@ impl Summary {
     }
 }
 
+/// An interruption or a recovery, as the summary counts them (SPEC §3.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Episode {
+    /// An unplanned down after up time: the up-run it ended (planned downs
+    /// pause an up-run), and why.
+    Interruption {
+        at: Timestamp,
+        up_run: Duration,
+        cause: Option<Cause>,
+    },
+    /// Back up after an interruption: the down time it ended.
+    Recovery { at: Timestamp, down_run: Duration },
+}
+
+/// Every interruption and recovery of `events`, in order.
+pub fn episodes(events: &[UpEvent]) -> Vec<Episode> {
+    let mut out = Vec::new();
+    walk(events, |e| out.push(e));
+    out
+}
+
 /// Summarises `events` as of `now`.
 ///
 /// Events are read as runs of one up-ness: a down run starts with the event
@@ -114,12 +136,11 @@ impl Summary {
 /// of the earlier one, so a malformed timeline (two ups in a row) still adds
 /// up.
 pub fn summarize(events: &[UpEvent], now: Timestamp) -> Summary {
-    let mut s = Summary::default();
-    // The original's guard: a timeline must start down.
+    let mut s = walk(events, |_| {});
     let Some(first) = events.first().filter(|e| !e.up) else {
         return s;
     };
-    let Some(first_up) = events.iter().position(|e| e.up) else {
+    if s.provisioning_state != ProvisioningState::Success {
         // Never up: still provisioning, or failed.
         s.down_time = elapsed(first.timestamp, now);
         match failed_since(events) {
@@ -129,6 +150,36 @@ pub fn summarize(events: &[UpEvent], now: Timestamp) -> Summary {
             }
             None => s.provisioning_duration = s.down_time,
         }
+        return s;
+    }
+    if let Some(last) = events.last() {
+        let trailing = elapsed(last.timestamp, now);
+        if last.up {
+            s.up_time += trailing;
+        } else {
+            s.down_time += trailing;
+        }
+    }
+    if s.interruption_count > 0 {
+        s.mean_up_time_between_interruption =
+            mean(s.total_up_time_between_interruption, s.interruption_count);
+    }
+    if s.recovery_count > 0 {
+        s.mean_down_time_between_recovery =
+            mean(s.total_down_time_between_recovery, s.recovery_count);
+    }
+    s
+}
+
+/// The summary up to the last event (no trailing time, no means), telling
+/// `episode` of each interruption and recovery on the way.
+fn walk(events: &[UpEvent], mut episode: impl FnMut(Episode)) -> Summary {
+    let mut s = Summary::default();
+    // The original's guard: a timeline must start down.
+    let Some(first) = events.first().filter(|e| !e.up) else {
+        return s;
+    };
+    let Some(first_up) = events.iter().position(|e| e.up) else {
         return s;
     };
     s.down_time_provisioned = elapsed(first.timestamp, events[first_up].timestamp);
@@ -151,6 +202,11 @@ pub fn summarize(events: &[UpEvent], now: Timestamp) -> Summary {
                     s.interruption_count += 1;
                     s.latest_up_time_between_interruption = up_run;
                     s.total_up_time_between_interruption += up_run;
+                    episode(Episode::Interruption {
+                        at: cur.timestamp,
+                        up_run,
+                        cause: cur.cause,
+                    });
                     up_run = Duration::ZERO;
                 }
                 down_run = Some((cur.expected_down, Duration::ZERO));
@@ -165,27 +221,14 @@ pub fn summarize(events: &[UpEvent], now: Timestamp) -> Summary {
                     s.recovery_count += 1;
                     s.total_down_time_between_recovery += length;
                     s.latest_down_time_between_recovery = length;
+                    episode(Episode::Recovery {
+                        at: cur.timestamp,
+                        down_run: length,
+                    });
                 }
                 down_run = None;
             }
         }
-    }
-
-    if let Some(last) = events.last() {
-        let trailing = elapsed(last.timestamp, now);
-        if last.up {
-            s.up_time += trailing;
-        } else {
-            s.down_time += trailing;
-        }
-    }
-    if s.interruption_count > 0 {
-        s.mean_up_time_between_interruption =
-            mean(s.total_up_time_between_interruption, s.interruption_count);
-    }
-    if s.recovery_count > 0 {
-        s.mean_down_time_between_recovery =
-            mean(s.total_down_time_between_recovery, s.recovery_count);
     }
     s
 }
@@ -378,7 +421,7 @@ mod tests {
                 s.interruption_count += 1;
             }
         }
-        let last = events[events.len() - 1];
+        let last = &events[events.len() - 1];
         if last.up {
             s.up_time += elapsed(last.timestamp, now);
         } else {

@@ -81,7 +81,8 @@ mod tests {
                 "labels": {"cloud.google.com/gke-nodepool": "p", "kubernetes.io/hostname": "n1"},
                 "annotations": {"big": "x".repeat(1000)},
                 "managedFields": [{"manager": "kubelet"}]},
-            "spec": {"podCIDR": "10.0.0.0/24"},
+            "spec": {"podCIDR": "10.0.0.0/24",
+                     "taints": [{"key": "cloud.google.com/impending-node-termination", "effect": "NoSchedule"}]},
             "status": {"conditions": [
                            {"type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory"},
                            {"type": "Ready", "status": "True", "lastTransitionTime": "2024-01-01T00:00:00Z"}],
@@ -97,6 +98,11 @@ mod tests {
         assert_eq!(node.labels.node_pool.as_deref(), Some("p"));
         assert_eq!(node.resource_version, None, "kept once, for the watcher");
         assert_eq!(node.ready, Some(ReadyStatus::True), "only Ready is read");
+        assert!(
+            node.signals.terminating,
+            "taints are read for their signals"
+        );
+        assert!(!node.signals.maintenance);
     }
 
     #[test]

@@ -67,7 +67,7 @@ impl PodResource {
 }
 
 impl Watched for PodResource {
-    const WHAT: &'static str = "leader pods";
+    const WHAT: &'static str = "leader-pods";
     type Facts = LeaderPod;
 
     fn watcher_config() -> kube::runtime::watcher::Config {

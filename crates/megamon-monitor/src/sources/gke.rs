@@ -21,6 +21,9 @@ use tokio::sync::{Mutex, mpsc};
 use crate::fleet::{Stamped, Update};
 
 pub const DEFAULT_ENDPOINT: &str = "https://container.googleapis.com";
+
+/// This source's name in `source.stale`.
+pub const SOURCE: &str = "gke-node-pools";
 const METADATA_HOST: &str = "metadata.google.internal";
 
 #[derive(Debug, thiserror::Error)]
@@ -324,6 +327,9 @@ pub async fn poll_node_pools(api: NodePoolsApi, interval: Duration, tx: mpsc::Se
         tick.tick().await;
         match api.list().await {
             Ok(pools) => {
+                if let Some(m) = &api.metrics {
+                    m.source_current(SOURCE);
+                }
                 let update = Stamped {
                     at: jiff::Timestamp::now(),
                     update: Update::NodePools(pools),
@@ -333,6 +339,9 @@ pub async fn poll_node_pools(api: NodePoolsApi, interval: Duration, tx: mpsc::Se
                 }
             }
             Err(e) => {
+                if let Some(m) = &api.metrics {
+                    m.source_failing(SOURCE);
+                }
                 tracing::warn!(error = %e, "cannot list node pools; keeping the last known ones")
             }
         }

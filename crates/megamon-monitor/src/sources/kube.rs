@@ -3,39 +3,64 @@
 
 use futures::{StreamExt, TryStreamExt};
 use jiff::Timestamp;
+use kube::api::ListParams;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
 use tokio::sync::mpsc;
+
+use std::sync::Arc;
+
+use megamon_metrics::Metrics;
 
 use crate::fleet::{Change, FleetSettings, Stamped};
 use crate::resources::{
     JobSetResource, LeaderWorkerSetResource, NodeResource, PodResource, SliceResource, Watched,
 };
 
-/// Spawns the watches `settings` need; they run until `tx` closes.
+/// Spawns the watches `settings` need; they run until `tx` closes. Each
+/// tells `metrics` whether it is current (`source.stale`).
 pub fn spawn_all(
     client: &Client,
     settings: &FleetSettings,
     tx: &mpsc::Sender<Stamped>,
+    metrics: &Arc<Metrics>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
+    let watch = Watch {
+        client,
+        tx,
+        metrics,
+    };
     let mut tasks = vec![
-        spawn::<JobSetResource>(client, tx),
-        spawn::<NodeResource>(client, tx),
-        spawn::<PodResource>(client, tx),
+        watch.spawn::<JobSetResource>(),
+        watch.spawn::<NodeResource>(),
+        watch.spawn::<PodResource>(),
     ];
     if settings.slice_enabled {
-        tasks.push(spawn::<SliceResource>(client, tx));
+        tasks.push(watch.spawn::<SliceResource>());
     }
     if settings.leader_worker_sets {
-        tasks.push(spawn::<LeaderWorkerSetResource>(client, tx));
+        tasks.push(watch.spawn::<LeaderWorkerSetResource>());
     }
     tasks
 }
 
-fn spawn<R: Watched>(client: &Client, tx: &mpsc::Sender<Stamped>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(follow::<R>(Api::all(client.clone()), tx.clone()))
+/// What every watch is started with.
+struct Watch<'a> {
+    client: &'a Client,
+    tx: &'a mpsc::Sender<Stamped>,
+    metrics: &'a Arc<Metrics>,
 }
+
+impl Watch<'_> {
+    fn spawn<R: Watched>(&self) -> tokio::task::JoinHandle<()> {
+        let api = Api::all(self.client.clone());
+        tokio::spawn(follow::<R>(api, self.tx.clone(), self.metrics.clone()))
+    }
+}
+
+/// How often a failing source is asked whether the API answers again.
+const PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A 404 on list or watch: the API server does not serve the resource at all.
 fn is_not_served(err: &watcher::Error) -> bool {
@@ -52,8 +77,9 @@ const LIST_PART: usize = 256;
 
 /// Follows one resource. A (re-)list is sent as `Listing`, `Listed` parts and
 /// a final `Reset`: the index shows the complete list at once, never half of one.
-async fn follow<R: Watched>(api: Api<R>, tx: mpsc::Sender<Stamped>) {
+async fn follow<R: Watched>(api: Api<R>, tx: mpsc::Sender<Stamped>, metrics: Arc<Metrics>) {
     let what = R::WHAT;
+    let probe = api.clone();
     let mut stream = watcher::watcher(api, R::watcher_config())
         .default_backoff()
         .boxed();
@@ -62,12 +88,31 @@ async fn follow<R: Watched>(api: Api<R>, tx: mpsc::Sender<Stamped>) {
     let mut listed = 0usize;
     // Whether the resource is currently not served (its CRD is not installed).
     let mut absent = false;
+    // Since a failure: a watch resumed from its last version says nothing
+    // until an object changes, so whether the API answers again is probed.
+    let mut failing = false;
     loop {
-        let event = match stream.try_next().await {
+        let next = if failing {
+            tokio::select! {
+                next = stream.try_next() => next,
+                _ = tokio::time::sleep(PROBE_EVERY) => {
+                    if probe.list(&ListParams::default().limit(1)).await.is_ok() {
+                        failing = false;
+                        metrics.source_current(what);
+                    }
+                    continue;
+                }
+            }
+        } else {
+            stream.try_next().await
+        };
+        let event = match next {
             Ok(Some(event)) => event,
             Ok(None) => return,
             Err(err) => {
                 if is_not_served(&err) {
+                    // Known to have none: current, not stale.
+                    metrics.source_current(what);
                     if !absent {
                         // A cluster without the CRD has none of these: say so
                         // once and report an empty list, so the other families
@@ -88,11 +133,19 @@ async fn follow<R: Watched>(api: Api<R>, tx: mpsc::Sender<Stamped>) {
                     continue;
                 }
                 // The backoff retries; a re-list follows as Init .. InitDone.
+                // Meanwhile the last good data is served, and says how old.
                 tracing::warn!(watch = what, error = %err, "watch failed; retrying");
+                metrics.source_failing(what);
+                failing = true;
                 continue;
             }
         };
         absent = false;
+        // Mid-list the data is not current yet: only a whole list is.
+        if matches!(event, Event::Apply(_) | Event::Delete(_) | Event::InitDone) {
+            failing = false;
+            metrics.source_current(what);
+        }
         let change = match event {
             Event::Apply(obj) => {
                 let key = obj.key();

@@ -2,6 +2,11 @@
 //! driven with the real `kubectl`. Every process is stopped when its handle drops.
 #![allow(dead_code)]
 
+#[allow(dead_code)]
+pub mod https;
+#[allow(dead_code)]
+pub mod proxy;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -145,6 +150,11 @@ impl Cluster {
     /// A simulator that also serves the LeaderWorkerSet CRD.
     pub fn start_with_lws() -> Cluster {
         Cluster::start_with(&[], &["--leader-worker-sets"])
+    }
+
+    /// A simulator started with extra `megamon sim` arguments.
+    pub fn start_args(args: &[&str]) -> Cluster {
+        Cluster::start_with(&[], args)
     }
 
     fn start_with(objects: &[serde_json::Value], args: &[&str]) -> Cluster {
@@ -502,22 +512,31 @@ pub fn stored(dir: &Path, file: &str) -> serde_json::Value {
 
 /// A plain HTTP/1.1 POST on loopback with a JSON body: the status.
 pub fn http_post(addr: &str, path: &str, body: &str) -> Option<u16> {
+    http_send(addr, "POST", path, "application/json", body).map(|(status, _)| status)
+}
+
+/// A plain HTTP/1.1 request with a body on loopback: (status, raw answer).
+pub fn http_send(
+    addr: &str,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &str,
+) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(
         stream,
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .ok()?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).ok()?;
-    String::from_utf8_lossy(&raw)
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, text))
 }
 
 impl Cluster {
@@ -662,4 +681,100 @@ pub fn gke_pool(name: &str, topology: &str, machine: &str, status: &str) -> serd
         "version": "1.31.1-gke.1678000",
         "selfLink": format!("https://container.googleapis.com/v1beta1/projects/{GKE_PROJECT}/locations/{GKE_LOCATION}/clusters/{GKE_CLUSTER}/nodePools/{name}")
     })
+}
+
+impl Process {
+    /// SIGKILL: no chance to flush or release anything, as a node failure.
+    pub fn kill(self) {
+        let _ = self.signal("-KILL");
+    }
+}
+
+/// A local S3 (moto's server, `pip install 'moto[server]'`, as scripts/test
+/// installs it) on a free port; killed when dropped.
+pub struct Moto {
+    pub port: u16,
+    _process: Process,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut cmd = Command::new("python3");
+        cmd.args([
+            "-m",
+            "moto.server",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ]);
+        let process = Process::spawn("moto", cmd);
+        let addr = format!("127.0.0.1:{port}");
+        let up = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            wait_for("moto's server", Duration::from_secs(30), || {
+                http_get(&addr, "/").filter(|(s, _)| *s == 200).map(|_| ())
+            })
+        }));
+        if up.is_err() {
+            panic!(
+                "moto's server did not start (pip install 'moto[server]'; scripts/test does); log:\n{}",
+                process.log().join("\n")
+            );
+        }
+        Moto {
+            port,
+            _process: process,
+        }
+    }
+
+    /// Creates `bucket` (moto takes an unsigned request).
+    pub fn create_bucket(&self, bucket: &str) {
+        let addr = format!("127.0.0.1:{}", self.port);
+        assert_eq!(http_put(&addr, &format!("/{bucket}"), b""), Some(200));
+    }
+
+    /// An object's bytes, read with moto's test credentials.
+    pub fn get(&self, path: &str) -> Option<String> {
+        use std::io::{Read, Write};
+        let addr = format!("127.0.0.1:{}", self.port);
+        let mut s = std::net::TcpStream::connect(&addr).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        // moto reads the access key from the header without checking the signature.
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).ok()?;
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n")?;
+        (head.split_whitespace().nth(1)? == "200").then(|| body.to_string())
+    }
+}
+
+/// A plain HTTP/1.1 PUT on loopback: the status.
+pub fn http_put(addr: &str, path: &str, body: &[u8]) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "PUT {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .ok()?;
+    stream.write_all(body).ok()?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).ok()?;
+    String::from_utf8_lossy(&raw)
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }

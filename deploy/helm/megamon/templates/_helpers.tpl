@@ -57,6 +57,12 @@ app.kubernetes.io/component: monitor
 {{- $_ := set $c "MetricsAddr" (printf ":%v" .Values.ports.metrics) }}
 {{- $_ := set $c "ProbeAddr" (printf ":%v" .Values.ports.probes) }}
 {{- $_ := set $c "ReportConfigMapRef" (dict "Namespace" .Release.Namespace "Name" (include "megamon.reportConfigMapName" .)) }}
+{{- $_ := set $c "EnableLeaderElection" .Values.leaderElection.enabled }}
+{{- $_ := set $c "SecureMetrics" .Values.secureMetrics.enabled }}
 {{- $_ := set $c "SliceOwnerMapConfigMapRef" (dict "Namespace" .Release.Namespace "Name" (include "megamon.sliceOwnerMapConfigMapName" .)) }}
 {{- toPrettyJson $c }}
+{{- end }}
+
+{{- define "megamon.scraperName" -}}
+{{- printf "%s-metrics-scraper" (include "megamon.fullname" .) }}
 {{- end }}

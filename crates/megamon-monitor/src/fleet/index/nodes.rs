@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
+use megamon_core::cause::{DownNode, Why, explain_nodes};
 use megamon_core::entity::blocks::BlockLabels;
 use megamon_core::entity::node::{NodeFacts, NodeLabels, NodeObject, Readiness, ReadyCondition};
 use megamon_core::upness::Counts;
@@ -129,6 +130,7 @@ impl NodeIndex {
             name: node.name.into(),
             labels: self.label_sets.share(node.labels),
             ready: ReadyCondition::observe(node.ready, previous, at),
+            signals: node.signals,
         }
     }
 
@@ -184,6 +186,61 @@ impl NodeIndex {
             .get(namespace)
             .and_then(|names| names.get(name));
         self.counts(members.into_iter().flatten(), now)
+    }
+
+    /// Why an entity whose nodes are `names` is down, from those nodes (see
+    /// [`explain_nodes`]); `expected` nodes when their number is known, so
+    /// that the missing ones count as deleted.
+    pub fn explain<'a>(
+        &self,
+        names: impl IntoIterator<Item = &'a str>,
+        expected: Option<u64>,
+        spot: bool,
+        now: Timestamp,
+    ) -> Option<Why> {
+        let mut present = 0u64;
+        let mut down = Vec::new();
+        for name in names {
+            let Some(node) = self.live.nodes.get(name) else {
+                continue;
+            };
+            present += 1;
+            if node.ready.readiness(now, self.grace) == Readiness::Ready {
+                continue;
+            }
+            // The cause follows what the node reports: an Unknown past its
+            // grace period counts as not ready, but it is still the kubelet
+            // gone silent, not a node that said it is not ready.
+            let unknown = node.ready != ReadyCondition::False;
+            down.push(DownNode {
+                name: &node.name,
+                unknown,
+                signals: node.signals,
+            });
+        }
+        explain_nodes(down, present, expected.unwrap_or(present), spot)
+    }
+
+    /// The names of a pool's TPU nodes.
+    pub fn pool_member_names(&self, pool: &str) -> impl Iterator<Item = &str> {
+        self.live
+            .pool_members
+            .get(pool)
+            .into_iter()
+            .flatten()
+            .map(|n| &**n)
+    }
+
+    /// The names of the nodes provisioned for a JobSet.
+    pub fn jobset_member_names(&self, namespace: &str, name: &str) -> Vec<&str> {
+        self.live
+            .jobset_members
+            .get(namespace)
+            .and_then(|names| names.get(name))
+            .into_iter()
+            .flatten()
+            .map(|n| &**n)
+            .collect()
     }
 
     /// A pool's TPU nodes, by name.
@@ -325,6 +382,7 @@ mod tests {
                 jobset_name: Some(format!("js-{pool}")),
                 ..NodeLabels::default()
             },
+            signals: Default::default(),
             ready,
         }
     }
