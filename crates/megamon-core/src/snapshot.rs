@@ -1,7 +1,12 @@
 //! A snapshot: what one aggregation knows, per entity family. The monitor builds
 //! it; metrics, exporters and the web view read it.
+//!
+//! Its entities and its scheduling are shared (`Arc`): a snapshot published
+//! for one change shares everything that change did not touch with the
+//! snapshot before it, so publishing costs what changed, not the fleet.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 
@@ -25,12 +30,13 @@ pub struct EntitySnapshot {
     pub causes: CauseCounts,
 }
 
-/// All current entities of one family. A family that is switched off (slices
-/// without `SliceEnabled`, JobSet nodes with it) is absent from the snapshot.
+/// All current entities of one family, sorted by key. A family that is
+/// switched off (slices without `SliceEnabled`, JobSet nodes with it) is
+/// absent from the snapshot.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FamilySnapshot {
     pub kind: EntityKind,
-    pub entities: Vec<EntitySnapshot>,
+    pub entities: Vec<Arc<EntitySnapshot>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -38,7 +44,7 @@ pub struct Snapshot {
     pub taken_at: Timestamp,
     pub families: Vec<FamilySnapshot>,
     /// Node pool → the JobSet leader job scheduled on it (SPEC §2.6).
-    pub scheduling: BTreeMap<String, ScheduledJob>,
+    pub scheduling: Arc<BTreeMap<String, ScheduledJob>>,
 }
 
 impl Snapshot {
@@ -49,7 +55,7 @@ impl Snapshot {
     /// The report in the original's JSON shape (SPEC §5).
     pub fn to_report(&self) -> Report {
         let mut report = Report {
-            node_pool_scheduling: self.scheduling.clone(),
+            node_pool_scheduling: (*self.scheduling).clone(),
             ..Report::default()
         };
         for family in &self.families {
@@ -76,23 +82,25 @@ mod tests {
 
     #[test]
     fn report_places_each_family() {
-        let entity = |key: &str| EntitySnapshot {
-            key: key.into(),
-            upness: Upness {
-                expected_count: 1,
-                ready_count: 1,
-                attrs: Attrs {
-                    slice_name: key.into(),
-                    ..Attrs::default()
+        let entity = |key: &str| {
+            Arc::new(EntitySnapshot {
+                key: key.into(),
+                upness: Upness {
+                    expected_count: 1,
+                    ready_count: 1,
+                    attrs: Attrs {
+                        slice_name: key.into(),
+                        ..Attrs::default()
+                    },
+                    ..Upness::default()
                 },
-                ..Upness::default()
-            },
-            up: true,
-            summary: Summary {
-                recovery_count: 3,
-                ..Summary::default()
-            },
-            causes: CauseCounts::default(),
+                up: true,
+                summary: Summary {
+                    recovery_count: 3,
+                    ..Summary::default()
+                },
+                causes: CauseCounts::default(),
+            })
         };
         let snap = Snapshot {
             taken_at: "2024-01-01T00:00:00Z".parse().unwrap(),
@@ -106,7 +114,7 @@ mod tests {
                     entities: vec![entity("p1"), entity("p2")],
                 },
             ],
-            scheduling: BTreeMap::new(),
+            scheduling: Default::default(),
         };
         let r = snap.to_report();
         let slices = r.family(EntityKind::Slices);

@@ -165,7 +165,7 @@ fn rich_snapshot() -> Arc<Snapshot> {
     let family = |kind: EntityKind| FamilySnapshot {
         kind,
         entities: (0..3)
-            .map(|n| entity(&format!("{}-{n}", kind.name()), kind, n != 1, n))
+            .map(|n| Arc::new(entity(&format!("{}-{n}", kind.name()), kind, n != 1, n)))
             .collect(),
     };
     let mut scheduling = BTreeMap::new();
@@ -185,7 +185,7 @@ fn rich_snapshot() -> Arc<Snapshot> {
     Arc::new(Snapshot {
         taken_at: "2024-01-01T00:00:00Z".parse().unwrap(),
         families: EntityKind::ALL.into_iter().map(family).collect(),
-        scheduling,
+        scheduling: Arc::new(scheduling),
     })
 }
 
@@ -409,14 +409,14 @@ fn same_as_opentelemetry_prometheus_for_errors_order_and_shared_labels() {
         .iter_mut()
         .find(|f| f.kind == EntityKind::NodePools)
         .unwrap();
-    let mut twin = pools.entities[0].clone();
+    let mut twin = (*pools.entities[0]).clone();
     twin.key = "twin".into();
     twin.up = !twin.up;
     twin.summary.down_time_provisioned = Duration::ZERO;
     twin.summary.up_time += Duration::from_secs(1);
-    pools.entities.push(twin);
+    pools.entities.push(Arc::new(twin));
     for (pool, job) in [("pool-c", "x"), ("pool-b", "y"), ("pool-0", "")] {
-        snapshot.scheduling.insert(
+        Arc::make_mut(&mut snapshot.scheduling).insert(
             pool.to_string(),
             ScheduledJob {
                 job_name: job.into(),

@@ -11,7 +11,7 @@
 use std::cmp::Ordering;
 use std::sync::Arc;
 
-use megamon_core::{EntityKind, Snapshot};
+use megamon_core::{EntityKind, EntitySnapshot, Snapshot};
 use opentelemetry_sdk::Resource;
 
 use crate::instruments::{
@@ -43,19 +43,20 @@ const SCOPE_LABELS: [(&str, &str); 2] =
 type CauseItem = (usize, usize, usize);
 
 /// A published snapshot with the order /metrics shows its series in,
-/// worked out once per snapshot instead of on every scrape.
+/// worked out once per snapshot instead of on every scrape, and kept from
+/// the snapshot before when its entities' labels did not change.
 pub(crate) struct Published {
-    snapshot: Arc<Snapshot>,
+    pub(crate) snapshot: Arc<Snapshot>,
     /// Per kind present: (family index, entity index) in the snapshot.
-    entities: Vec<(EntityKind, SeriesOrder<(usize, usize)>)>,
+    entities: Vec<(EntityKind, Arc<SeriesOrder<(usize, usize)>>)>,
     /// The same for `provisioning.duration`, whose extra label sorts among
     /// the others and so may order the series differently.
-    provisioning: Vec<(EntityKind, SeriesOrder<(usize, usize)>)>,
+    provisioning: Vec<(EntityKind, Arc<SeriesOrder<(usize, usize)>>)>,
     /// The same for `interruptions.by.cause`: (family, entity, the
     /// entity's n-th cause).
-    causes: Vec<(EntityKind, SeriesOrder<CauseItem>)>,
+    causes: Vec<(EntityKind, Arc<SeriesOrder<CauseItem>>)>,
     /// Positions in the snapshot's `scheduling` (in its iteration order).
-    scheduled: SeriesOrder<usize>,
+    scheduled: Arc<SeriesOrder<usize>>,
 }
 
 /// Everything of /metrics that does not change after start-up: the
@@ -206,12 +207,28 @@ impl Exposition {
     }
 
     /// Works out the order of `snapshot`'s series. Cost: sorting each
-    /// family's entities by their labels, O(n log n).
-    pub(crate) fn prepare(&self, snapshot: Arc<Snapshot>) -> Published {
-        let mut entities: Vec<(EntityKind, SeriesOrder<(usize, usize)>)> = Vec::new();
-        let mut provisioning: Vec<(EntityKind, SeriesOrder<(usize, usize)>)> = Vec::new();
-        let mut causes: Vec<(EntityKind, SeriesOrder<CauseItem>)> = Vec::new();
+    /// family's entities by their labels, O(n log n); a family whose
+    /// entities have the labels they had in `previous` (most publications:
+    /// a change flips an entity up or down, it does not relabel it) keeps
+    /// its order, for one comparison per entity (none for an entity
+    /// `previous` shares).
+    pub(crate) fn prepare(
+        &self,
+        snapshot: Arc<Snapshot>,
+        previous: Option<&Published>,
+    ) -> Published {
+        let mut entities: Vec<(EntityKind, Arc<SeriesOrder<(usize, usize)>>)> = Vec::new();
+        let mut provisioning: Vec<(EntityKind, Arc<SeriesOrder<(usize, usize)>>)> = Vec::new();
+        let mut causes: Vec<(EntityKind, Arc<SeriesOrder<CauseItem>>)> = Vec::new();
         for kind in EntityKind::ALL {
+            // What each order sorts by: the entity's labels; with its
+            // provisioning state; with each of its causes.
+            let held = |what: fn(&EntitySnapshot, &EntitySnapshot) -> bool| {
+                previous.filter(|p| orders_hold(&p.snapshot, &snapshot, kind, what))
+            };
+            let kept_entities = held(same_labels);
+            let kept_provisioning = held(same_provisioning);
+            let kept_causes = held(same_causes);
             let items: Vec<(usize, usize)> = snapshot
                 .families
                 .iter()
@@ -222,51 +239,75 @@ impl Exposition {
             if items.is_empty() {
                 continue;
             }
-            let values = |&(f, e): &(usize, usize)| {
-                entity_label_values(&snapshot.families[f].entities[e].upness.attrs)
-            };
-            let with_state = |&(f, e): &(usize, usize)| {
-                let entity = &snapshot.families[f].entities[e];
-                provisioning_label_values(
-                    &entity.upness.attrs,
-                    entity.summary.provisioning_state.as_str(),
-                )
-            };
-            let order = SeriesOrder::by_key(items.clone(), with_state, |a, b| {
-                self.provisioning_labels.cmp(a, b)
-            });
-            provisioning.push((kind, order));
-            let with_cause: Vec<(usize, usize, usize)> = items
-                .iter()
-                .flat_map(|&(f, e)| {
-                    let n = snapshot.families[f].entities[e].causes.iter().count();
-                    (0..n).map(move |c| (f, e, c))
-                })
-                .collect();
-            if !with_cause.is_empty() {
-                let values = |&(f, e, c): &(usize, usize, usize)| {
-                    let entity = &snapshot.families[f].entities[e];
-                    let cause = entity.causes.iter().nth(c).map_or("", |(c, _)| c.as_str());
-                    entity_label_values_with(&entity.upness.attrs, CAUSE_LABEL, cause)
-                };
-                let order = SeriesOrder::new(with_cause, |a, b| {
-                    self.cause_labels.cmp(&values(a), &values(b))
-                });
-                causes.push((kind, order));
+            match kept_provisioning {
+                Some(p) => {
+                    provisioning.extend(p.provisioning.iter().find(|(k, _)| *k == kind).cloned())
+                }
+                None => {
+                    let with_state = |&(f, e): &(usize, usize)| {
+                        let entity = &snapshot.families[f].entities[e];
+                        provisioning_label_values(
+                            &entity.upness.attrs,
+                            entity.summary.provisioning_state.as_str(),
+                        )
+                    };
+                    let order = SeriesOrder::by_key(items.clone(), with_state, |a, b| {
+                        self.provisioning_labels.cmp(a, b)
+                    });
+                    provisioning.push((kind, Arc::new(order)));
+                }
             }
-            let order = SeriesOrder::by_key(items, values, |a, b| self.entity_labels.cmp(a, b));
-            entities.push((kind, order));
+            match kept_causes {
+                Some(p) => causes.extend(p.causes.iter().find(|(k, _)| *k == kind).cloned()),
+                None => {
+                    let with_cause: Vec<(usize, usize, usize)> = items
+                        .iter()
+                        .flat_map(|&(f, e)| {
+                            let n = snapshot.families[f].entities[e].causes.iter().count();
+                            (0..n).map(move |c| (f, e, c))
+                        })
+                        .collect();
+                    if !with_cause.is_empty() {
+                        let values = |&(f, e, c): &(usize, usize, usize)| {
+                            let entity = &snapshot.families[f].entities[e];
+                            let cause = entity.causes.iter().nth(c).map_or("", |(c, _)| c.as_str());
+                            entity_label_values_with(&entity.upness.attrs, CAUSE_LABEL, cause)
+                        };
+                        let order = SeriesOrder::by_key(with_cause, values, |a, b| {
+                            self.cause_labels.cmp(a, b)
+                        });
+                        causes.push((kind, Arc::new(order)));
+                    }
+                }
+            }
+            match kept_entities {
+                Some(p) => entities.extend(p.entities.iter().find(|(k, _)| *k == kind).cloned()),
+                None => {
+                    let values = |&(f, e): &(usize, usize)| {
+                        entity_label_values(&snapshot.families[f].entities[e].upness.attrs)
+                    };
+                    let order =
+                        SeriesOrder::by_key(items, values, |a, b| self.entity_labels.cmp(a, b));
+                    entities.push((kind, Arc::new(order)));
+                }
+            }
         }
-        let pools: Vec<_> = snapshot.scheduling.iter().collect();
-        let scheduled = SeriesOrder::new((0..pools.len()).collect(), |&a, &b| {
-            let (pa, ja) = pools[a];
-            let (pb, jb) = pools[b];
-            self.scheduled_labels.cmp(
-                &scheduled_label_values(pa, ja),
-                &scheduled_label_values(pb, jb),
-            )
-        });
-        drop(pools);
+        let scheduled = match previous {
+            Some(p) if Arc::ptr_eq(&p.snapshot.scheduling, &snapshot.scheduling) => {
+                p.scheduled.clone()
+            }
+            _ => {
+                let pools: Vec<_> = snapshot.scheduling.iter().collect();
+                Arc::new(SeriesOrder::new((0..pools.len()).collect(), |&a, &b| {
+                    let (pa, ja) = pools[a];
+                    let (pb, jb) = pools[b];
+                    self.scheduled_labels.cmp(
+                        &scheduled_label_values(pa, ja),
+                        &scheduled_label_values(pb, jb),
+                    )
+                }))
+            }
+        };
         Published {
             snapshot,
             entities,
@@ -278,26 +319,61 @@ impl Exposition {
 
     /// The Prometheus text of `published` (nothing of a snapshot before the
     /// first, nor on a standby: only the leader shows entity series) and of
-    /// `recorded`.
+    /// `recorded`, in one string.
     pub(crate) fn render(
         &self,
         published: Option<&Published>,
         recorded: &Recorded,
         leader: bool,
     ) -> String {
+        let mut all = String::new();
+        self.render_chunks(published, recorded, leader, usize::MAX, &mut |chunk| {
+            if all.is_empty() {
+                all = chunk;
+            } else {
+                all.push_str(&chunk);
+            }
+            true
+        });
+        all
+    }
+
+    /// The same text in chunks of about `chunk` bytes (a series line is never
+    /// split), each handed to `emit` as soon as it is written, so that a
+    /// scrape never holds the whole text (24 MB at 65,536 nodes); stops
+    /// early when `emit` returns false (the scraper went away).
+    pub(crate) fn render_chunks(
+        &self,
+        published: Option<&Published>,
+        recorded: &Recorded,
+        leader: bool,
+        chunk: usize,
+        emit: &mut dyn FnMut(String) -> bool,
+    ) {
         let published = published.filter(|_| leader);
         let series: usize = published.map_or(0, |p| {
             p.entities.iter().map(|(_, o)| o.len()).sum::<usize>() * ENTITY_GAUGES.len()
                 + p.scheduled.len()
         });
         // About what a series line of an entity gauge takes.
-        let mut out = String::with_capacity(series * 256 + 4096);
+        let capacity = (series * 256 + 4096).min(chunk.saturating_add(4096));
+        let mut out = String::with_capacity(capacity);
+        // Hands `out` on once it holds a chunk; false when the reader left.
+        let mut flush = |out: &mut String, at_least: usize| {
+            if out.len() < at_least {
+                return true;
+            }
+            emit(std::mem::replace(out, String::with_capacity(capacity)))
+        };
         let export_errors = recorded.export_errors();
         let pools: Vec<_> = published
             .map(|p| p.snapshot.scheduling.iter().collect())
             .unwrap_or_default();
 
         for family in &self.families {
+            if !flush(&mut out, chunk) {
+                return;
+            }
             let mut header = Header(family, false);
             match &family.source {
                 Source::Entity(kind, gauge) => {
@@ -319,6 +395,9 @@ impl Exposition {
                         let values = entity_label_values(&entity.upness.attrs);
                         write_labels(&mut out, self.entity_labels.labels(&values));
                         write_value(&mut out, value);
+                        if !flush(&mut out, chunk) {
+                            return;
+                        }
                     }
                 }
                 Source::Scheduled => {
@@ -461,7 +540,7 @@ impl Exposition {
                 }
             }
         }
-        out
+        flush(&mut out, 1);
     }
 }
 
@@ -536,6 +615,46 @@ impl LabelLayout {
             .cmp(&b.clone().count())
             .then_with(|| a.map(|(_, v)| v).cmp(b.map(|(_, v)| v)))
     }
+}
+
+/// Whether an order of `old`'s entities of `kind` holds for `new`'s: the
+/// same families in the same places and, entity by entity, `same` (what the
+/// order sorts by did not change).
+fn orders_hold(
+    old: &Snapshot,
+    new: &Snapshot,
+    kind: EntityKind,
+    same: fn(&EntitySnapshot, &EntitySnapshot) -> bool,
+) -> bool {
+    old.families.len() == new.families.len()
+        && old.families.iter().zip(&new.families).all(|(a, b)| {
+            a.kind == b.kind
+                && (a.kind != kind
+                    || (a.entities.len() == b.entities.len()
+                        && a.entities
+                            .iter()
+                            .zip(&b.entities)
+                            .all(|(x, y)| Arc::ptr_eq(x, y) || same(x, y))))
+        })
+}
+
+/// The entity series' labels.
+fn same_labels(a: &EntitySnapshot, b: &EntitySnapshot) -> bool {
+    a.upness.attrs == b.upness.attrs
+}
+
+/// `provisioning.duration`'s labels.
+fn same_provisioning(a: &EntitySnapshot, b: &EntitySnapshot) -> bool {
+    same_labels(a, b) && a.summary.provisioning_state == b.summary.provisioning_state
+}
+
+/// `interruptions.by.cause`'s labels.
+fn same_causes(a: &EntitySnapshot, b: &EntitySnapshot) -> bool {
+    same_labels(a, b)
+        && a.causes
+            .iter()
+            .map(|(c, _)| c)
+            .eq(b.causes.iter().map(|(c, _)| c))
 }
 
 /// The items (what series are made of) of one family in the order /metrics

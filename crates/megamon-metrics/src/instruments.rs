@@ -67,7 +67,13 @@ impl Frame {
             .iter()
             .zip(&self.entity_attributes)
             .filter(move |(family, _)| family.kind == kind)
-            .flat_map(|(family, attrs)| family.entities.iter().zip(attrs.iter().map(Vec::as_slice)))
+            .flat_map(|(family, attrs)| {
+                family
+                    .entities
+                    .iter()
+                    .map(|e| &**e)
+                    .zip(attrs.iter().map(Vec::as_slice))
+            })
     }
 }
 

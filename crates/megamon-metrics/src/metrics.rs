@@ -74,6 +74,9 @@ impl OtlpOptions {
 pub struct Metrics {
     /// What /metrics shows; swapped whole, so a scrape sees one snapshot.
     latest: RwLock<Option<Arc<Published>>>,
+    /// Whether `time.to.recover`'s series were ensured for every entity of
+    /// `latest` (it was published while leading).
+    ensured: AtomicBool,
     ready: AtomicBool,
     /// Whether this replica leads: only then are entity series shown.
     leader: Arc<AtomicBool>,
@@ -120,6 +123,7 @@ impl Metrics {
         };
         Ok(Metrics {
             latest: RwLock::new(None),
+            ensured: AtomicBool::new(false),
             ready: AtomicBool::new(false),
             leader,
             exposition,
@@ -130,8 +134,9 @@ impl Metrics {
 
     /// Makes `snapshot` what metrics report from now on. Entities absent from
     /// it have no series any more. Cost: sorting its series for /metrics,
-    /// O(n log n) in its entities; with OTLP also building their
-    /// attributes, O(entities).
+    /// O(n log n) in its entities, unless their labels are those of the
+    /// last snapshot (then O(entities) pointer comparisons); with OTLP also
+    /// building their attributes, O(entities).
     pub fn publish(&self, snapshot: Arc<Snapshot>) {
         if let Some(otlp) = &self.otlp
             && self.is_leader()
@@ -139,10 +144,21 @@ impl Metrics {
             otlp.latest
                 .set(Some(Arc::new(Frame::new(Arc::clone(&snapshot)))));
         }
-        if self.is_leader() {
-            self.ensure_time_to_recover(&snapshot);
+        let previous = self
+            .latest
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let leader = self.is_leader();
+        if leader {
+            let ensured = previous
+                .as_deref()
+                .filter(|_| self.ensured.load(Ordering::Acquire));
+            self.ensure_time_to_recover(&snapshot, ensured.map(|p| &*p.snapshot));
         }
-        let published = Arc::new(self.exposition.prepare(snapshot));
+        self.ensured.store(leader, Ordering::Release);
+        let published = Arc::new(self.exposition.prepare(snapshot, previous.as_deref()));
+        drop(previous);
         // A poisoned lock still holds a whole `Arc`: nothing half-written.
         *self.latest.write().unwrap_or_else(|e| e.into_inner()) = Some(published);
         self.ready.store(true, Ordering::Release);
@@ -153,12 +169,19 @@ impl Metrics {
     /// and increase() see a series' first sample as its start, so a series
     /// born with its first recovery would never count that one. (The OTLP
     /// push cannot do this: the SDK has no empty points.)
-    fn ensure_time_to_recover(&self, snapshot: &Snapshot) {
-        for family in &snapshot.families {
+    fn ensure_time_to_recover(&self, snapshot: &Snapshot, previous: Option<&Snapshot>) {
+        for (f, family) in snapshot.families.iter().enumerate() {
+            // Entities shared with the previous snapshot, in the same place,
+            // were seen then.
+            let before = previous
+                .and_then(|p| p.families.get(f))
+                .filter(|p| p.kind == family.kind && p.entities.len() == family.entities.len());
             let label_sets: std::collections::BTreeSet<[&str; 3]> = family
                 .entities
                 .iter()
-                .map(|e| episode_label_values(&e.upness.attrs))
+                .enumerate()
+                .filter(|(i, e)| before.is_none_or(|p| !Arc::ptr_eq(&p.entities[*i], e)))
+                .map(|(_, e)| episode_label_values(&e.upness.attrs))
                 .collect();
             for labels in label_sets {
                 self.recorded
@@ -268,6 +291,24 @@ impl Metrics {
         Ok(self
             .exposition
             .render(published.as_deref(), &self.recorded, self.is_leader()))
+    }
+
+    /// The same text in chunks of about `chunk` bytes, each handed to `emit`
+    /// as it is written (what `GET /metrics` streams); stops when `emit`
+    /// returns false.
+    pub fn render_prometheus_chunks(&self, chunk: usize, emit: &mut dyn FnMut(String) -> bool) {
+        let published = self
+            .latest
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        self.exposition.render_chunks(
+            published.as_deref(),
+            &self.recorded,
+            self.is_leader(),
+            chunk,
+            emit,
+        );
     }
 
     /// Pushes what is pending over OTLP now and stops pushing. Call it before

@@ -708,3 +708,38 @@ fn time_to_recover_starts_at_zero_for_the_labels_of_current_entities() {
     let standby = m.render_prometheus().unwrap();
     assert!(!standby.contains("time_to_recover"), "{standby}");
 }
+
+/// A snapshot published after another keeps the other's series order when
+/// its entities' labels did not change, and works it out again when they
+/// did: either way /metrics shows what a first publication of it shows.
+#[test]
+fn a_series_order_kept_from_the_last_snapshot_renders_as_a_fresh_one() {
+    let pools = |names: &[(&str, bool, u64)]| {
+        names
+            .iter()
+            .map(|&(name, up, chips)| node_pool(name, up, false, chips, full_summary()))
+            .collect::<Vec<_>>()
+    };
+    let first = pools(&[("p-c", true, 4), ("p-a", true, 4), ("p-b", false, 4)]);
+    // The same labels, other values: the order is kept.
+    let flipped = pools(&[("p-c", false, 4), ("p-a", true, 4), ("p-b", true, 4)]);
+    // Other labels: the order is worked out again.
+    let relabelled = pools(&[("p-c", false, 16), ("p-a", true, 8), ("p-b", true, 4)]);
+    let fresh = |entities: &Vec<_>| {
+        let m = metrics();
+        m.publish(snapshot(vec![(EntityKind::NodePools, entities.clone())]));
+        m.render_prometheus().unwrap()
+    };
+    let m = metrics();
+    m.publish(snapshot(vec![(EntityKind::NodePools, first)]));
+    for next in [&flipped, &relabelled] {
+        m.publish(snapshot(vec![(EntityKind::NodePools, next.clone())]));
+        assert_eq!(m.render_prometheus().unwrap(), fresh(next));
+    }
+    assert!(
+        m.render_prometheus()
+            .unwrap()
+            .contains("nodepool_name=\"p-c\",otel_scope_name=\"megamon\",otel_scope_version=\"\",tpu_accelerator=\"tpu-v6e-slice\",tpu_topology=\"2x4\"} 16"),
+        "the relabelled chip count is shown"
+    );
+}

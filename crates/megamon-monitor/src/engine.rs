@@ -1,8 +1,9 @@
 //! The event loop: one task owns the fleet. Watch updates are applied in
 //! arrival order, each at its own arrival time; a batch that changed a
-//! timeline is published at once (metrics within a second of the event). The
-//! aggregation interval paces the full re-evaluation, exporters, job
-//! labelling and store writes.
+//! timeline is published at once (metrics within a second of the event),
+//! re-evaluating only the entities changes touched since the last
+//! publication. The aggregation interval paces the full re-evaluation (every
+//! summary brought up to date), exporters, job labelling and store writes.
 //!
 //! With leader election, every replica keeps its fleet current, but only the
 //! leader publishes entity series, writes history, exports and labels. On
@@ -93,7 +94,7 @@ impl Engine {
                 }
                 Some(request) = self.view_requests.recv() => self.answer(request),
                 _ = sleep_or_never(publish_in) => {
-                    self.publish(Timestamp::now());
+                    self.publish_changes(Timestamp::now());
                     published_revision = self.fleet.revision();
                     last_publish = Instant::now();
                 }
@@ -224,7 +225,9 @@ impl Engine {
         self.fleet.observe_all(now);
         let snapshot = self.publish(now);
         if role == Role::Leader {
-            if let Err(err) = self.exporters.export(&snapshot.to_report()) {
+            if self.exporters.any()
+                && let Err(err) = self.exporters.export(&snapshot.to_report())
+            {
                 tracing::error!(error = %err, "report export failed");
             }
             if let Some(labeller) = &self.labeller {
@@ -249,8 +252,20 @@ impl Engine {
         }
     }
 
+    /// Publishes every entity evaluated and summarised at `now`.
     fn publish(&mut self, now: Timestamp) -> Arc<Snapshot> {
         let snapshot = Arc::new(self.fleet.snapshot(now));
+        self.send(snapshot)
+    }
+
+    /// Publishes what changed since the last publication: between two
+    /// aggregations, a change costs the entities it touched, not the fleet.
+    fn publish_changes(&mut self, now: Timestamp) -> Arc<Snapshot> {
+        let snapshot = Arc::new(self.fleet.snapshot_changes(now));
+        self.send(snapshot)
+    }
+
+    fn send(&self, snapshot: Arc<Snapshot>) -> Arc<Snapshot> {
         self.metrics.publish(snapshot.clone());
         self.snapshots.send_replace(Some(snapshot.clone()));
         snapshot

@@ -50,8 +50,13 @@ impl Exporters {
         }
     }
 
+    /// Whether any exporter is set (else the report need not be built).
+    pub fn any(&self) -> bool {
+        self.stdout || self.configmap.is_some()
+    }
+
     pub fn export(&self, report: &Report) -> Result<(), ExportError> {
-        if !self.stdout && self.configmap.is_none() {
+        if !self.any() {
             return Ok(());
         }
         let json = serde_json::to_string(report)?;

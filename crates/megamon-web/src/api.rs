@@ -190,7 +190,7 @@ async fn fleet(State(view): State<FleetView>, request: HeaderMap) -> Result<Resp
                 family: f.kind.metric_family(),
                 title: f.kind.names().title,
                 title_plural: f.kind.names().title_plural,
-                entities: f.entities.iter().map(EntityBody::new).collect(),
+                entities: f.entities.iter().map(|e| EntityBody::new(e)).collect(),
             })
             .collect(),
         scheduling: &snapshot.scheduling,

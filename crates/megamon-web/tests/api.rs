@@ -101,13 +101,13 @@ async fn up_percent_is_null_before_any_time_passed() {
         taken_at: at,
         families: vec![FamilySnapshot {
             kind: EntityKind::Slices,
-            entities: vec![EntitySnapshot {
+            entities: vec![std::sync::Arc::new(EntitySnapshot {
                 key: "fresh".into(),
                 upness: Upness::default(),
                 up: false,
                 causes: Default::default(),
                 summary: timeline.summarize(at),
-            }],
+            })],
         }],
         scheduling: Default::default(),
     };
@@ -211,13 +211,13 @@ async fn keys_are_percent_decoded() {
         taken_at: at,
         families: vec![FamilySnapshot {
             kind: EntityKind::Slices,
-            entities: vec![EntitySnapshot {
+            entities: vec![std::sync::Arc::new(EntitySnapshot {
                 key: key.into(),
                 upness: Upness::default(),
                 up: false,
                 causes: Default::default(),
                 summary: Summary::default(),
-            }],
+            })],
         }],
         scheduling: Default::default(),
     };
@@ -382,11 +382,11 @@ async fn failed_and_leader_worker_set_entities() {
         families: vec![
             FamilySnapshot {
                 kind: EntityKind::JobSets,
-                entities: vec![failed],
+                entities: vec![std::sync::Arc::new(failed)],
             },
             FamilySnapshot {
                 kind: EntityKind::LeaderWorkerSets,
-                entities: vec![lws],
+                entities: vec![std::sync::Arc::new(lws)],
             },
         ],
         scheduling: Default::default(),

@@ -88,9 +88,12 @@ pub fn snapshot_with_scheduling(
         taken_at: "2024-01-01T00:00:00Z".parse().unwrap(),
         families: families
             .into_iter()
-            .map(|(kind, entities)| FamilySnapshot { kind, entities })
+            .map(|(kind, entities)| FamilySnapshot {
+                kind,
+                entities: entities.into_iter().map(Arc::new).collect(),
+            })
             .collect(),
-        scheduling,
+        scheduling: Arc::new(scheduling),
     })
 }
 

@@ -3,7 +3,7 @@
 //! client (one request per connection, no chunked bodies to decode).
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -78,7 +78,7 @@ fn build(kind: EntityKind, taken_at: Timestamp, entities: Vec<Entity>, fleet: &m
         } else {
             e.expected.saturating_sub(e.expected.div_ceil(4))
         };
-        family.entities.push(EntitySnapshot {
+        family.entities.push(std::sync::Arc::new(EntitySnapshot {
             key: e.key.to_string(),
             upness: Upness {
                 ready_count: ready,
@@ -92,7 +92,7 @@ fn build(kind: EntityKind, taken_at: Timestamp, entities: Vec<Entity>, fleet: &m
             up: last.up,
             summary: timeline.summarize(taken_at),
             causes: timeline.causes(),
-        });
+        }));
         fleet.timelines.insert((kind, e.key.to_string()), timeline);
     }
     fleet.snapshot.families.push(family);
@@ -142,7 +142,7 @@ pub fn realistic_fleet(taken_at: Timestamp) -> Fleet {
         snapshot: Snapshot {
             taken_at,
             families: Vec::new(),
-            scheduling: BTreeMap::new(),
+            scheduling: Default::default(),
         },
         timelines: HashMap::new(),
     };
@@ -352,7 +352,7 @@ pub fn realistic_fleet(taken_at: Timestamp) -> Fleet {
         ],
         &mut fleet,
     );
-    fleet.snapshot.scheduling.insert(
+    std::sync::Arc::make_mut(&mut fleet.snapshot.scheduling).insert(
         "pool-a".into(),
         ScheduledJob {
             job_name: "llm-pretrain-v5p-workers-0".into(),

@@ -121,6 +121,8 @@ pub(crate) struct Touched {
     pub lws: BTreeSet<String>,
     /// Workloads that own slices.
     pub owners: BTreeSet<OwnerRef>,
+    /// A node appeared, went or changed its labels (scheduling may change).
+    pub node_layout: bool,
 }
 
 /// Problems logged once, not on every event that shows them again.

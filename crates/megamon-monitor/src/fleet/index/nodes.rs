@@ -91,10 +91,15 @@ impl NodeIndex {
                 add_touched(&mut touched, previous.as_ref());
                 let facts = self.facts(node, previous.as_ref().map(|p| p.ready), at);
                 add_touched(&mut touched, Some(&facts));
+                // Label sets are shared: the same labels are the same set.
+                touched.node_layout = previous
+                    .as_ref()
+                    .is_none_or(|p| !Arc::ptr_eq(&p.labels, &facts.labels));
                 self.live.insert(facts, self.grace);
             }
             Change::Delete(name) => {
                 let previous = self.live.remove(&name, self.grace);
+                touched.node_layout = previous.is_some();
                 add_touched(&mut touched, previous.as_ref());
             }
             Change::Listing => self.staged = Some(Nodes::default()),

@@ -14,6 +14,7 @@ mod causes;
 mod jobsets;
 mod lws;
 mod node_pools;
+mod publish;
 mod scheduling;
 mod slices;
 

@@ -68,7 +68,7 @@ fn slice_entity(f: &mut Fleet, name: &str, now: Timestamp) -> Option<megamon_cor
         .entities
         .iter()
         .find(|e| e.key == name)
-        .cloned()
+        .map(|e| (**e).clone())
 }
 
 #[test]
