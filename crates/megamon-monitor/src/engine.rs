@@ -222,8 +222,8 @@ impl Engine {
     fn aggregate(&mut self, role: Role) {
         let started = Instant::now();
         let now = Timestamp::now();
-        self.fleet.observe_all(now);
-        let snapshot = self.publish(now);
+        let snapshot = Arc::new(self.fleet.observe_all_and_snapshot(now));
+        self.send(snapshot.clone());
         if role == Role::Leader {
             if self.exporters.any()
                 && let Err(err) = self.exporters.export(&snapshot.to_report())
@@ -250,12 +250,6 @@ impl Engine {
                 .collect();
             tracing::info!(entities = %counts.join(" "), "first aggregation done; ready");
         }
-    }
-
-    /// Publishes every entity evaluated and summarised at `now`.
-    fn publish(&mut self, now: Timestamp) -> Arc<Snapshot> {
-        let snapshot = Arc::new(self.fleet.snapshot(now));
-        self.send(snapshot)
     }
 
     /// Publishes what changed since the last publication: between two

@@ -382,10 +382,11 @@ impl Fleet {
     }
 
     /// Re-evaluates one entity at `at`: records a transition if its state
-    /// changed, drops its timeline if it is gone.
-    fn observe(&mut self, family: &FamilyRule, key: &str, at: Timestamp) {
+    /// changed, drops its timeline if it is gone. Returns its up-ness at
+    /// `at` while it exists (and its family has synced).
+    fn observe(&mut self, family: &FamilyRule, key: &str, at: Timestamp) -> Option<Upness> {
         if !self.family_synced(family) {
-            return;
+            return None;
         }
         if !self.stale_families.contains(&family.kind) {
             self.stale
@@ -396,7 +397,7 @@ impl Fleet {
         let upness = (family.upness)(&self.idx, key, at, &mut self.warnings);
         let threshold = self.idx.settings.unknown_count_threshold;
         let Some(timelines) = self.timelines.get_mut(&family.kind) else {
-            return;
+            return None;
         };
         let kind = family.kind.name();
         match upness {
@@ -452,6 +453,7 @@ impl Fleet {
                         attrs: u.attrs.clone(),
                     });
                 }
+                Some(u)
             }
             None => {
                 if timelines.remove(key) {
@@ -460,22 +462,27 @@ impl Fleet {
                     tracing::info!(family = kind, key, "entity gone; timeline deleted");
                 }
                 (family.gone)(&mut self.idx, key);
+                None
             }
         }
     }
 
     /// Evaluates every entity of a family, and drops timelines of entities that
-    /// no longer exist (stored history of deleted objects).
-    fn observe_family(&mut self, family: &FamilyRule, at: Timestamp) {
+    /// no longer exist (stored history of deleted objects). Returns those
+    /// that exist with their up-ness at `at`, by key.
+    fn observe_family(&mut self, family: &FamilyRule, at: Timestamp) -> Vec<(String, Upness)> {
         self.stale_families.insert(family.kind);
         self.stale.remove(&family.kind);
         let mut keys: BTreeSet<String> = (family.keys)(&self.idx).into_iter().collect();
         if let Some(t) = self.timelines.get(&family.kind) {
             keys.extend(t.keys().map(str::to_string));
         }
-        for key in keys {
-            self.observe(family, &key, at);
-        }
+        keys.into_iter()
+            .filter_map(|key| {
+                let upness = self.observe(family, &key, at)?;
+                Some((key, upness))
+            })
+            .collect()
     }
 
     /// Evaluates everything at `now`: a safety net run each aggregation tick.
@@ -505,6 +512,53 @@ impl Fleet {
                 })
                 .map(Arc::new)
                 .collect();
+            families.push(FamilySnapshot {
+                kind: family.kind,
+                entities,
+            });
+        }
+        let snapshot = Snapshot {
+            taken_at: now,
+            families,
+            scheduling: Arc::new(self.scheduling()),
+        };
+        self.remember(&snapshot);
+        snapshot
+    }
+
+    /// [`Fleet::observe_all`] and then [`Fleet::snapshot`] at `now`, each
+    /// entity evaluated once for both (what the aggregation does each
+    /// interval: evaluating a 65,536-node fleet twice was half of its cost).
+    pub fn observe_all_and_snapshot(&mut self, now: Timestamp) -> Snapshot {
+        self.expire_unknown(now);
+        let mut families = Vec::with_capacity(self.families.len());
+        for i in 0..self.families.len() {
+            let family = self.families[i];
+            let entities: Vec<Arc<EntitySnapshot>> = if self.family_synced(family) {
+                let observed = self.observe_family(family, now);
+                // The snapshot shows the family's current entities only.
+                let mut keys = (family.keys)(&self.idx);
+                keys.sort();
+                let timelines = self.timelines.get(&family.kind);
+                let threshold = self.idx.settings.unknown_count_threshold;
+                observed
+                    .into_iter()
+                    .filter(|(key, _)| keys.binary_search(key).is_ok())
+                    .map(|(key, upness)| {
+                        Arc::new(summarised(timelines, key, upness, now, threshold))
+                    })
+                    .collect()
+            } else {
+                let mut keys = (family.keys)(&self.idx);
+                keys.sort();
+                let timelines = self.timelines.get(&family.kind);
+                keys.into_iter()
+                    .filter_map(|key| {
+                        entity(family, &self.idx, timelines, &mut self.warnings, key, now)
+                    })
+                    .map(Arc::new)
+                    .collect()
+            };
             families.push(FamilySnapshot {
                 kind: family.kind,
                 entities,
@@ -621,12 +675,29 @@ fn entity(
     now: Timestamp,
 ) -> Option<EntitySnapshot> {
     let upness = (family.upness)(idx, &key, now, warnings)?;
+    Some(summarised(
+        timelines,
+        key,
+        upness,
+        now,
+        idx.settings.unknown_count_threshold,
+    ))
+}
+
+/// An entity with `upness`, its timeline summarised at `now`.
+fn summarised(
+    timelines: Option<&Timelines>,
+    key: String,
+    upness: Upness,
+    now: Timestamp,
+    threshold: f64,
+) -> EntitySnapshot {
     let timeline = timelines.and_then(|t| t.get(&key));
-    Some(EntitySnapshot {
-        up: upness.is_up(idx.settings.unknown_count_threshold),
+    EntitySnapshot {
+        up: upness.is_up(threshold),
         summary: timeline.map(|t| t.summarize(now)).unwrap_or_default(),
         causes: timeline.map(Timeline::causes).unwrap_or_default(),
         key,
         upness,
-    })
+    }
 }

@@ -117,3 +117,27 @@ fn a_relisted_family_is_published_whole() {
     assert_eq!(states(&changes), states(&full));
     assert_eq!(changes, full);
 }
+
+#[test]
+fn the_aggregation_evaluates_once_what_observing_then_snapshotting_does() {
+    let build = || {
+        let mut f = synced_fleet(true);
+        let mut nodes = pool_nodes("pool-a", "True");
+        nodes.extend(pool_nodes("pool-b", "False"));
+        f.apply_nodes(Change::Reset(nodes), t(1));
+        f.apply_jobsets(Change::Reset(vec![jobset("u1", 2, json!([]))]), t(1));
+        f.apply_nodes(Change::Apply(node("pool-a-n2", "pool-a", "Unknown")), t(5));
+        f
+    };
+    let mut once = build();
+    let mut twice = build();
+    let at = t(500);
+    let combined = once.observe_all_and_snapshot(at);
+    twice.observe_all(at);
+    let separate = twice.snapshot(at);
+    assert_eq!(combined, separate);
+    assert_eq!(once.transitions(), twice.transitions());
+    for kind in once.families() {
+        assert_eq!(once.timelines(kind), twice.timelines(kind));
+    }
+}
