@@ -42,19 +42,23 @@ const SCOPE_LABELS: [(&str, &str); 2] =
 /// n-th cause) in the snapshot.
 type CauseItem = (usize, usize, usize);
 
+/// One series order per entity kind present, shared with the publication
+/// before when it still holds.
+type KindOrders<T> = Vec<(EntityKind, Arc<SeriesOrder<T>>)>;
+
 /// A published snapshot with the order /metrics shows its series in,
 /// worked out once per snapshot instead of on every scrape, and kept from
 /// the snapshot before when its entities' labels did not change.
 pub(crate) struct Published {
     pub(crate) snapshot: Arc<Snapshot>,
     /// Per kind present: (family index, entity index) in the snapshot.
-    entities: Vec<(EntityKind, Arc<SeriesOrder<(usize, usize)>>)>,
+    entities: KindOrders<(usize, usize)>,
     /// The same for `provisioning.duration`, whose extra label sorts among
     /// the others and so may order the series differently.
-    provisioning: Vec<(EntityKind, Arc<SeriesOrder<(usize, usize)>>)>,
+    provisioning: KindOrders<(usize, usize)>,
     /// The same for `interruptions.by.cause`: (family, entity, the
     /// entity's n-th cause).
-    causes: Vec<(EntityKind, Arc<SeriesOrder<CauseItem>>)>,
+    causes: KindOrders<CauseItem>,
     /// Positions in the snapshot's `scheduling` (in its iteration order).
     scheduled: Arc<SeriesOrder<usize>>,
 }
@@ -217,9 +221,9 @@ impl Exposition {
         snapshot: Arc<Snapshot>,
         previous: Option<&Published>,
     ) -> Published {
-        let mut entities: Vec<(EntityKind, Arc<SeriesOrder<(usize, usize)>>)> = Vec::new();
-        let mut provisioning: Vec<(EntityKind, Arc<SeriesOrder<(usize, usize)>>)> = Vec::new();
-        let mut causes: Vec<(EntityKind, Arc<SeriesOrder<CauseItem>>)> = Vec::new();
+        let mut entities: KindOrders<(usize, usize)> = Vec::new();
+        let mut provisioning: KindOrders<(usize, usize)> = Vec::new();
+        let mut causes: KindOrders<CauseItem> = Vec::new();
         for kind in EntityKind::ALL {
             // What each order sorts by: the entity's labels; with its
             // provisioning state; with each of its causes.

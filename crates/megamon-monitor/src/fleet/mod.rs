@@ -396,9 +396,7 @@ impl Fleet {
         }
         let upness = (family.upness)(&self.idx, key, at, &mut self.warnings);
         let threshold = self.idx.settings.unknown_count_threshold;
-        let Some(timelines) = self.timelines.get_mut(&family.kind) else {
-            return None;
-        };
+        let timelines = self.timelines.get_mut(&family.kind)?;
         let kind = family.kind.name();
         match upness {
             Some(u) => {
