@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use megamon_core::{EntityKind, Snapshot, Timeline};
+use megamon_store::HistoryStore;
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// A request the engine answers between events.
@@ -23,6 +24,8 @@ pub enum ViewRequest {
 pub struct FleetView {
     snapshots: watch::Receiver<Option<Arc<Snapshot>>>,
     requests: mpsc::Sender<ViewRequest>,
+    /// Where the archive of ended entities is read from (the history view).
+    history: Option<HistoryStore>,
 }
 
 impl FleetView {
@@ -33,7 +36,19 @@ impl FleetView {
         FleetView {
             snapshots,
             requests,
+            history: None,
         }
+    }
+
+    /// This view, reading ended entities from `store`'s archive.
+    pub fn with_history(mut self, store: HistoryStore) -> Self {
+        self.history = Some(store);
+        self
+    }
+
+    /// The store whose archive holds the ended entities, if there is one.
+    pub fn history(&self) -> Option<&HistoryStore> {
+        self.history.as_ref()
     }
 
     /// The latest published snapshot (`None` before the first aggregation).

@@ -10,6 +10,7 @@ use serde_json::json;
 
 use super::*;
 
+mod ended;
 mod jobsets;
 mod lws;
 mod node_pools;
