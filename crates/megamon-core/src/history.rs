@@ -113,7 +113,9 @@ mod tests {
             UpEvent::up(at("2024-01-01T00:10:00Z")),
         ]);
         t.observe(State::DOWN, at("2024-01-01T00:20:00Z"));
-        t.annotate_last(Why::new(Cause::NodeNotReady, "1 of 16 nodes NotReady: n1"));
+        assert!(
+            t.explain_interruption(Why::new(Cause::NodeNotReady, "1 of 16 nodes NotReady: n1"))
+        );
         t.set_attrs(&Attrs {
             node_pool_name: "p".into(),
             tpu_accelerator: "tpu-v5p-slice".into(),

@@ -9,6 +9,7 @@
 pub mod archive;
 pub mod cause;
 pub mod config;
+pub mod distribution;
 pub mod duration;
 pub mod entity;
 pub mod history;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 
+use crate::cause::CauseCounts;
 use crate::kind::EntityKind;
 use crate::report::{Report, ScheduledJob, UpnessSummary};
 use crate::timeline::Summary;
@@ -19,6 +20,9 @@ pub struct EntitySnapshot {
     /// The up rule's verdict for `upness` (SPEC §2).
     pub up: bool,
     pub summary: Summary,
+    /// Its interruptions by cause **[ours]**; they add up to
+    /// `summary.interruption_count`.
+    pub causes: CauseCounts,
 }
 
 /// All current entities of one family. A family that is switched off (slices
@@ -88,6 +92,7 @@ mod tests {
                 recovery_count: 3,
                 ..Summary::default()
             },
+            causes: CauseCounts::default(),
         };
         let snap = Snapshot {
             taken_at: "2024-01-01T00:00:00Z".parse().unwrap(),

@@ -15,12 +15,14 @@ use megamon_core::{EntityKind, Snapshot};
 use opentelemetry_sdk::Resource;
 
 use crate::instruments::{
-    BUILD_INFO, ENTITY_GAUGES, EXPORT_ERRORS, EntityGauge, HISTOGRAMS, HistogramId, InstrumentSpec,
-    LEADER, NODEPOOL_JOB_SCHEDULED, PROVISIONING_DURATION, SOURCE_LABEL, SOURCE_STALE,
+    BUILD_INFO, ENTITY_GAUGES, EXPORT_ERRORS, EntityGauge, HISTOGRAMS, HistogramId,
+    INTERRUPTIONS_BY_CAUSE, InstrumentSpec, LEADER, NODEPOOL_JOB_SCHEDULED, PROVISIONING_DURATION,
+    SOURCE_LABEL, SOURCE_STALE,
 };
 use crate::labels::{
-    BuildInfo, ENTITY_LABELS, EXPORTER_LABEL, SCHEDULED_LABELS, entity_label_values,
-    provisioning_label_keys, provisioning_label_values, scheduled_label_values,
+    BuildInfo, CAUSE_LABEL, ENTITY_LABELS, EXPORTER_LABEL, SCHEDULED_LABELS,
+    entity_label_keys_with, entity_label_values, entity_label_values_with, provisioning_label_keys,
+    provisioning_label_values, scheduled_label_values,
 };
 use crate::metrics::SCOPE_NAME;
 use crate::prometheus_text::{
@@ -36,6 +38,10 @@ const TARGET_INFO_HELP: &str = "Target metadata";
 const SCOPE_LABELS: [(&str, &str); 2] =
     [("otel_scope_name", SCOPE_NAME), ("otel_scope_version", "")];
 
+/// One series of `interruptions.by.cause`: (family, entity, the entity's
+/// n-th cause) in the snapshot.
+type CauseItem = (usize, usize, usize);
+
 /// A published snapshot with the order /metrics shows its series in,
 /// worked out once per snapshot instead of on every scrape.
 pub(crate) struct Published {
@@ -45,6 +51,9 @@ pub(crate) struct Published {
     /// The same for `provisioning.duration`, whose extra label sorts among
     /// the others and so may order the series differently.
     provisioning: Vec<(EntityKind, SeriesOrder<(usize, usize)>)>,
+    /// The same for `interruptions.by.cause`: (family, entity, the
+    /// entity's n-th cause).
+    causes: Vec<(EntityKind, SeriesOrder<CauseItem>)>,
     /// Positions in the snapshot's `scheduling` (in its iteration order).
     scheduled: SeriesOrder<usize>,
 }
@@ -55,6 +64,7 @@ pub(crate) struct Exposition {
     families: Vec<Family>,
     entity_labels: LabelLayout,
     provisioning_labels: LabelLayout,
+    cause_labels: LabelLayout,
     /// Same order as [`HISTOGRAMS`].
     histogram_labels: Vec<LabelLayout>,
     scheduled_labels: LabelLayout,
@@ -77,6 +87,7 @@ struct Family {
 enum Source {
     Entity(EntityKind, EntityGauge),
     Provisioning(EntityKind),
+    Causes(EntityKind),
     Scheduled,
     BuildInfo,
     Leader,
@@ -89,6 +100,7 @@ enum Source {
 impl Exposition {
     pub(crate) fn new(prefix: &str, build: &BuildInfo, resource: &Resource) -> Exposition {
         let spec = |spec: &InstrumentSpec, kind: FamilyType, source: Source| {
+            let help = spec.help.to_string();
             let name = metric_name(&spec.name(prefix), spec.unit);
             Family {
                 name: if kind == FamilyType::Counter {
@@ -96,7 +108,7 @@ impl Exposition {
                 } else {
                     name
                 },
-                help: spec.help.to_string(),
+                help,
                 kind,
                 source,
             }
@@ -120,6 +132,12 @@ impl Exposition {
             kind: FamilyType::Gauge,
             source: Source::Provisioning(kind),
         }));
+        families.extend(EntityKind::ALL.into_iter().map(|kind| Family {
+            name: metric_name(&INTERRUPTIONS_BY_CAUSE.name(prefix, kind), ""),
+            help: INTERRUPTIONS_BY_CAUSE.help(kind),
+            kind: FamilyType::Gauge,
+            source: Source::Causes(kind),
+        }));
         families.extend([
             spec(
                 &NODEPOOL_JOB_SCHEDULED,
@@ -131,14 +149,12 @@ impl Exposition {
             spec(&SOURCE_STALE, FamilyType::Gauge, Source::Staleness),
             spec(&EXPORT_ERRORS, FamilyType::Counter, Source::ExportErrors),
         ]);
-        let ids = [
-            HistogramId::AggregationDuration,
-            HistogramId::StoreLatency,
-            HistogramId::GkeLatency,
-        ];
-        for id in ids {
-            let h = &HISTOGRAMS[id as usize];
-            families.push(spec(&h.spec, FamilyType::Histogram, Source::Histogram(id)));
+        for id in HistogramId::all() {
+            families.push(spec(
+                &id.spec().spec,
+                FamilyType::Histogram,
+                Source::Histogram(id),
+            ));
         }
         let target_info = (!resource.is_empty()).then(|| {
             let labels = merged_labels(resource.iter().map(|(k, v)| (k.as_str(), v.as_str())));
@@ -175,9 +191,11 @@ impl Exposition {
             families,
             entity_labels: LabelLayout::new(&ENTITY_LABELS.map(|(key, _)| key), true),
             provisioning_labels: LabelLayout::new(&provisioning_label_keys(), true),
+            cause_labels: LabelLayout::new(&entity_label_keys_with(CAUSE_LABEL), true),
+            // Empty values are left out, as the OpenTelemetry attributes do.
             histogram_labels: HISTOGRAMS
                 .iter()
-                .map(|h| LabelLayout::new(h.labels, false))
+                .map(|h| LabelLayout::new(h.labels, true))
                 .collect(),
             scheduled_labels: LabelLayout::new(&SCHEDULED_LABELS, true),
             exporter_labels: LabelLayout::new(&[EXPORTER_LABEL], false),
@@ -192,6 +210,7 @@ impl Exposition {
     pub(crate) fn prepare(&self, snapshot: Arc<Snapshot>) -> Published {
         let mut entities: Vec<(EntityKind, SeriesOrder<(usize, usize)>)> = Vec::new();
         let mut provisioning: Vec<(EntityKind, SeriesOrder<(usize, usize)>)> = Vec::new();
+        let mut causes: Vec<(EntityKind, SeriesOrder<CauseItem>)> = Vec::new();
         for kind in EntityKind::ALL {
             let items: Vec<(usize, usize)> = snapshot
                 .families
@@ -217,6 +236,24 @@ impl Exposition {
                 self.provisioning_labels.cmp(&with_state(a), &with_state(b))
             });
             provisioning.push((kind, order));
+            let with_cause: Vec<(usize, usize, usize)> = items
+                .iter()
+                .flat_map(|&(f, e)| {
+                    let n = snapshot.families[f].entities[e].causes.iter().count();
+                    (0..n).map(move |c| (f, e, c))
+                })
+                .collect();
+            if !with_cause.is_empty() {
+                let values = |&(f, e, c): &(usize, usize, usize)| {
+                    let entity = &snapshot.families[f].entities[e];
+                    let cause = entity.causes.iter().nth(c).map_or("", |(c, _)| c.as_str());
+                    entity_label_values_with(&entity.upness.attrs, CAUSE_LABEL, cause)
+                };
+                let order = SeriesOrder::new(with_cause, |a, b| {
+                    self.cause_labels.cmp(&values(a), &values(b))
+                });
+                causes.push((kind, order));
+            }
             let order =
                 SeriesOrder::new(items, |a, b| self.entity_labels.cmp(&values(a), &values(b)));
             entities.push((kind, order));
@@ -235,6 +272,7 @@ impl Exposition {
             snapshot,
             entities,
             provisioning,
+            causes,
             scheduled,
         }
     }
@@ -336,17 +374,45 @@ impl Exposition {
                         write_value(&mut out, entity.summary.provisioning_duration.as_secs_f64());
                     }
                 }
-                Source::Histogram(id) => {
-                    let bounds = HISTOGRAMS[*id as usize].buckets;
-                    let layout = &self.histogram_labels[*id as usize];
-                    // One label set per series; sorted by values, the Go order
-                    // for series with the same labels.
-                    for (labels, histogram) in &recorded.histogram(*id) {
-                        if histogram.count() == 0 {
+                Source::Causes(kind) => {
+                    let Some(p) = published else { continue };
+                    let Some((_, order)) = p.causes.iter().find(|(k, _)| k == kind) else {
+                        continue;
+                    };
+                    for run in order.runs() {
+                        let Some(&(f, e, c)) = run.last() else {
                             continue;
-                        }
+                        };
+                        let entity = &p.snapshot.families[f].entities[e];
+                        let Some((cause, n)) = entity.causes.iter().nth(c) else {
+                            continue;
+                        };
                         header.write(&mut out);
-                        let values: Vec<&str> = labels.iter().map(String::as_str).collect();
+                        out.push_str(&family.name);
+                        let values = entity_label_values_with(
+                            &entity.upness.attrs,
+                            CAUSE_LABEL,
+                            cause.as_str(),
+                        );
+                        write_labels(&mut out, self.cause_labels.labels(&values));
+                        write_value(&mut out, n as f64);
+                    }
+                }
+                Source::Histogram(id) if id.is_per_family() && !leader => {}
+                Source::Histogram(id) => {
+                    let bounds = id.spec().buckets;
+                    let layout = &self.histogram_labels[id.index()];
+                    let recorded = recorded.histogram(*id);
+                    let mut series: Vec<(Vec<&str>, &crate::recorded::Histogram)> = recorded
+                        .iter()
+                        .map(|(labels, h)| (labels.iter().map(String::as_str).collect(), h))
+                        .collect();
+                    // The Go order: by label count, then values.
+                    series.sort_by(|a, b| layout.cmp(&a.0, &b.0));
+                    // Zero-count series are the time-to-recover series of
+                    // entities yet to recover (see `Metrics::publish`).
+                    for (values, histogram) in &series {
+                        header.write(&mut out);
                         let mut le = String::new();
                         let buckets = histogram
                             .cumulative_buckets(bounds)
@@ -362,17 +428,17 @@ impl Exposition {
                             out.push_str("_bucket");
                             write_labels(
                                 &mut out,
-                                layout.labels(&values).chain([("le", le.as_str())]),
+                                layout.labels(values).chain([("le", le.as_str())]),
                             );
                             write_value(&mut out, cumulative as f64);
                         }
                         out.push_str(&family.name);
                         out.push_str("_sum");
-                        write_labels(&mut out, layout.labels(&values));
+                        write_labels(&mut out, layout.labels(values));
                         write_value(&mut out, histogram.sum());
                         out.push_str(&family.name);
                         out.push_str("_count");
-                        write_labels(&mut out, layout.labels(&values));
+                        write_labels(&mut out, layout.labels(values));
                         write_value(&mut out, histogram.count() as f64);
                     }
                 }

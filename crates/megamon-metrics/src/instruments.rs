@@ -5,8 +5,9 @@
 //! in a [`FrameSlot`], so a collection shows exactly the entities of that
 //! snapshot and nothing older.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, LazyLock, RwLock};
 use std::time::Duration;
 
 use megamon_core::{EntityKind, EntitySnapshot, Snapshot};
@@ -14,7 +15,8 @@ use opentelemetry::metrics::{Counter, Histogram, Meter, ObservableGauge};
 use opentelemetry::{Key, KeyValue};
 
 use crate::labels::{
-    BuildInfo, EXPORTER_LABEL, entity_attributes, provisioning_attributes, scheduled_attributes,
+    BuildInfo, EXPORTER_LABEL, TIME_BETWEEN_INTERRUPTIONS_LABELS, TIME_TO_RECOVER_LABELS,
+    attributes, cause_attributes, entity_attributes, provisioning_attributes, scheduled_attributes,
 };
 
 /// Buckets of `aggregation.duration`, in seconds (SPEC §4).
@@ -140,11 +142,11 @@ impl EntityGauge {
 /// The unit of every duration instrument.
 const SECONDS: &str = "s";
 
-/// An instrument that is not per entity.
+/// An instrument that is not per entity (or, for a histogram, per family).
 pub(crate) struct InstrumentSpec {
     /// Appended to `<prefix>.`.
-    pub(crate) name: &'static str,
-    pub(crate) help: &'static str,
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) help: Cow<'static, str>,
     pub(crate) unit: &'static str,
 }
 
@@ -156,22 +158,24 @@ impl InstrumentSpec {
 
 /// A gauge: 1 per (pool, job) of the snapshot's scheduling.
 pub(crate) const NODEPOOL_JOB_SCHEDULED: InstrumentSpec = InstrumentSpec {
-    name: "nodepool.job.scheduled",
-    help: "1 for each TPU node pool running the leader pod of a JobSet's job.",
+    name: Cow::Borrowed("nodepool.job.scheduled"),
+    help: Cow::Borrowed("1 for each TPU node pool running the leader pod of a JobSet's job."),
     unit: "",
 };
 
 /// A gauge: 1 on the replica that leads, 0 on a standby.
 pub(crate) const LEADER: InstrumentSpec = InstrumentSpec {
-    name: "leader",
-    help: "1 on the replica that leads (publishes the entity series, writes history and reports), 0 on a standby.",
+    name: Cow::Borrowed("leader"),
+    help: Cow::Borrowed(
+        "1 on the replica that leads (publishes the entity series, writes history and reports), 0 on a standby.",
+    ),
     unit: "",
 };
 
 /// A gauge, always 1, labelled with [`BuildInfo::labels`].
 pub(crate) const BUILD_INFO: InstrumentSpec = InstrumentSpec {
-    name: "build.info",
-    help: "MegaMon's version, git commit and build date; always 1.",
+    name: Cow::Borrowed("build.info"),
+    help: Cow::Borrowed("MegaMon's version, git commit and build date; always 1."),
     unit: "",
 };
 
@@ -190,59 +194,144 @@ pub(crate) struct HistogramSpec {
     pub(crate) labels: &'static [&'static str],
 }
 
-/// Which histogram of [`HISTOGRAMS`] (its index).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum HistogramId {
-    AggregationDuration = 0,
-    StoreLatency = 1,
-    GkeLatency = 2,
+/// Which histogram of [`HISTOGRAMS`] (its index): three of the process,
+/// then two per entity family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct HistogramId(usize);
+
+impl HistogramId {
+    pub(crate) const AGGREGATION_DURATION: HistogramId = HistogramId(0);
+    pub(crate) const STORE_LATENCY: HistogramId = HistogramId(1);
+    pub(crate) const GKE_LATENCY: HistogramId = HistogramId(2);
+    const FIRST_FAMILY: usize = 3;
+
+    /// `<prefix>.<family>.time.to.recover`.
+    pub(crate) fn time_to_recover(kind: EntityKind) -> HistogramId {
+        HistogramId(Self::FIRST_FAMILY + 2 * kind_index(kind))
+    }
+
+    /// `<prefix>.<family>.time.between.interruptions`.
+    pub(crate) fn time_between_interruptions(kind: EntityKind) -> HistogramId {
+        HistogramId(Self::FIRST_FAMILY + 2 * kind_index(kind) + 1)
+    }
+
+    /// Whether this is one of a family's (time to recover, between
+    /// interruptions): like the entity series, only the leader shows them.
+    pub(crate) fn is_per_family(self) -> bool {
+        self.0 >= Self::FIRST_FAMILY
+    }
+
+    pub(crate) fn all() -> impl Iterator<Item = HistogramId> {
+        (0..HISTOGRAMS.len()).map(HistogramId)
+    }
+
+    pub(crate) fn index(self) -> usize {
+        self.0
+    }
+
+    pub(crate) fn spec(self) -> &'static HistogramSpec {
+        &HISTOGRAMS[self.0]
+    }
+}
+
+fn kind_index(kind: EntityKind) -> usize {
+    EntityKind::ALL
+        .iter()
+        .position(|k| *k == kind)
+        .unwrap_or_default()
 }
 
 /// The label key of `gcs.latency`: the store call (`read`, `write`).
 pub(crate) const OPERATION_LABEL: &str = "operation";
 
-pub(crate) const HISTOGRAMS: [HistogramSpec; 3] = [
-    HistogramSpec {
-        spec: InstrumentSpec {
-            name: "aggregation.duration",
-            help: "Time one aggregation took.",
-            unit: SECONDS,
-        },
-        buckets: &AGGREGATION_DURATION_BUCKETS,
-        labels: &[],
-    },
-    // Upstream's name: it only had Cloud Storage; ours covers every backend.
-    HistogramSpec {
-        spec: InstrumentSpec {
-            name: "gcs.latency",
-            help: "Time each call to the history store took, by operation (read, write), whatever the backend.",
-            unit: SECONDS,
-        },
-        buckets: &LATENCY_BUCKETS,
-        labels: &[OPERATION_LABEL],
-    },
-    HistogramSpec {
-        spec: InstrumentSpec {
-            name: "gke.latency",
-            help: "Time each call to the GKE API (node pools) took.",
-            unit: SECONDS,
-        },
-        buckets: &LATENCY_BUCKETS,
-        labels: &[],
-    },
+/// Buckets of `time.to.recover` and `time.between.interruptions`, in
+/// seconds: 1 s to 1 week, about ×2–×3 apart (a node reboot takes minutes,
+/// a repair hours, a slow re-provisioning days).
+pub const EPISODE_BUCKETS: [f64; 19] = [
+    1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0,
+    28800.0, 43200.0, 86400.0, 172800.0, 345600.0, 604800.0,
 ];
+
+/// Every histogram, in [`HistogramId`] order.
+pub(crate) static HISTOGRAMS: LazyLock<Vec<HistogramSpec>> = LazyLock::new(|| {
+    let mut all = vec![
+        HistogramSpec {
+            spec: InstrumentSpec {
+                name: Cow::Borrowed("aggregation.duration"),
+                help: Cow::Borrowed("Time one aggregation took."),
+                unit: SECONDS,
+            },
+            buckets: &AGGREGATION_DURATION_BUCKETS,
+            labels: &[],
+        },
+        // Upstream's name: it only had Cloud Storage; ours covers every backend.
+        HistogramSpec {
+            spec: InstrumentSpec {
+                name: Cow::Borrowed("gcs.latency"),
+                help: Cow::Borrowed(
+                    "Time each call to the history store took, by operation (read, write), whatever the backend.",
+                ),
+                unit: SECONDS,
+            },
+            buckets: &LATENCY_BUCKETS,
+            labels: &[OPERATION_LABEL],
+        },
+        HistogramSpec {
+            spec: InstrumentSpec {
+                name: Cow::Borrowed("gke.latency"),
+                help: Cow::Borrowed("Time each call to the GKE API (node pools) took."),
+                unit: SECONDS,
+            },
+            buckets: &LATENCY_BUCKETS,
+            labels: &[],
+        },
+    ];
+    for kind in EntityKind::ALL {
+        let family = kind.metric_family();
+        let noun = entity_noun(kind);
+        all.push(HistogramSpec {
+            spec: InstrumentSpec {
+                name: format!("{family}.time.to.recover").into(),
+                help: format!(
+                    "Time to recover of each {noun} recovery, observed when it recovers: the down time that ended."
+                )
+                .into(),
+                unit: SECONDS,
+            },
+            buckets: &EPISODE_BUCKETS,
+            labels: &TIME_TO_RECOVER_LABELS,
+        });
+        all.push(HistogramSpec {
+            spec: InstrumentSpec {
+                name: format!("{family}.time.between.interruptions").into(),
+                help: format!(
+                    "Time between interruptions of each {noun} interruption, observed when it is interrupted: the up time that ended, by cause."
+                )
+                .into(),
+                unit: SECONDS,
+            },
+            buckets: &EPISODE_BUCKETS,
+            labels: &TIME_BETWEEN_INTERRUPTIONS_LABELS,
+        });
+    }
+    all
+});
 
 /// A counter by exporter.
 pub(crate) const EXPORT_ERRORS: InstrumentSpec = InstrumentSpec {
-    name: "export.errors",
-    help: "Reports an exporter failed to deliver (e.g. too large for a ConfigMap), by exporter.",
+    name: Cow::Borrowed("export.errors"),
+    help: Cow::Borrowed(
+        "Reports an exporter failed to deliver (e.g. too large for a ConfigMap), by exporter.",
+    ),
     unit: "",
 };
 
 /// A gauge by source: how old its data is while it cannot be read.
 pub(crate) const SOURCE_STALE: InstrumentSpec = InstrumentSpec {
-    name: "source.stale",
-    help: "How long a source (a watched resource, the GKE API) has failed to list or watch: its last good data, still served, is at least this old; 0 while it is current.",
+    name: Cow::Borrowed("source.stale"),
+    help: Cow::Borrowed(
+        "How long a source (a watched resource, the GKE API) has failed to list or watch: its last good data, still served, is at least this old; 0 while it is current.",
+    ),
     unit: SECONDS,
 };
 
@@ -256,6 +345,16 @@ pub(crate) const PROVISIONING_DURATION: EntityGauge = EntityGauge {
     help: "Time the {e} took to come up the first time (provisioning_state=success), to fail before ever being up (failed), or has spent coming up so far (provisioning).",
     reading: Reading::Seconds(|e| e.summary.provisioning_duration),
     only_non_zero: false,
+};
+
+/// `<prefix>.<family>.interruptions.by.cause` **[ours]**: labelled with the
+/// entity's labels and a cause, for the causes that occurred; summed over
+/// causes they equal `interruption.count`.
+pub(crate) const INTERRUPTIONS_BY_CAUSE: EntityGauge = EntityGauge {
+    name: "interruptions.by.cause",
+    help: "Number of interruptions of the {e} by cause (only causes that occurred; they add up to interruption.count).",
+    reading: Reading::Count(|e| e.summary.interruption_count),
+    only_non_zero: true,
 };
 
 pub(crate) const ENTITY_GAUGES: [EntityGauge; 13] = [
@@ -431,6 +530,29 @@ impl Instruments {
             );
         }
 
+        for kind in EntityKind::ALL {
+            let causes_slot = Arc::clone(slot);
+            int_gauges.push(
+                meter
+                    .i64_observable_gauge(INTERRUPTIONS_BY_CAUSE.name(prefix, kind))
+                    .with_description(INTERRUPTIONS_BY_CAUSE.help(kind))
+                    .with_callback(move |observer| {
+                        let Some(frame) = causes_slot.get() else {
+                            return;
+                        };
+                        for (entity, _) in frame.entities(kind) {
+                            for (cause, n) in entity.causes.iter() {
+                                observer.observe(
+                                    saturating_i64(n),
+                                    &cause_attributes(&entity.upness.attrs, cause.as_str()),
+                                );
+                            }
+                        }
+                    })
+                    .build(),
+            );
+        }
+
         let scheduled_slot = Arc::clone(slot);
         int_gauges.push(
             meter
@@ -492,7 +614,7 @@ impl Instruments {
             .map(|h| {
                 meter
                     .f64_histogram(h.spec.name(prefix))
-                    .with_description(h.spec.help)
+                    .with_description(h.spec.help.clone())
                     .with_unit(h.spec.unit)
                     .with_boundaries(h.buckets.to_vec())
                     .build()
@@ -525,14 +647,8 @@ impl Instruments {
 
     /// Records `seconds` in histogram `id` under `labels` (its keys' order).
     pub(crate) fn record(&self, id: HistogramId, labels: &[&str], seconds: f64) {
-        let spec = &HISTOGRAMS[id as usize];
-        let attributes: Vec<KeyValue> = spec
-            .labels
-            .iter()
-            .zip(labels)
-            .map(|(k, v)| KeyValue::new(Key::from_static_str(k), v.to_string()))
-            .collect();
-        if let Some(h) = self.histograms.get(id as usize) {
+        let attributes = attributes(id.spec().labels, labels);
+        if let Some(h) = self.histograms.get(id.index()) {
             h.record(seconds, &attributes);
         }
     }

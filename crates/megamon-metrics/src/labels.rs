@@ -114,23 +114,59 @@ pub(crate) fn scheduled_label_values<'a>(pool: &'a str, job: &'a ScheduledJob) -
 /// The extra label of `provisioning.duration` (upstream v1.2.0).
 pub(crate) const PROVISIONING_STATE_LABEL: &str = "provisioning.state";
 
-/// An entity's label keys with [`PROVISIONING_STATE_LABEL`], sorted.
-pub(crate) fn provisioning_label_keys() -> Vec<&'static str> {
+/// The extra label of `interruptions.by.cause` and of
+/// `time.between.interruptions` **[ours]**.
+pub(crate) const CAUSE_LABEL: &str = "cause";
+
+/// An entity's label keys with `extra`, sorted.
+pub(crate) fn entity_label_keys_with(extra: &'static str) -> Vec<&'static str> {
     let mut keys: Vec<&str> = ENTITY_LABELS.iter().map(|(k, _)| *k).collect();
-    keys.push(PROVISIONING_STATE_LABEL);
+    keys.push(extra);
     keys.sort();
     keys
 }
 
-/// The values of [`provisioning_label_keys`] for an entity in `state`.
-pub(crate) fn provisioning_label_values<'a>(attrs: &'a Attrs, state: &'a str) -> Vec<&'a str> {
+/// The values of [`entity_label_keys_with`]`(extra)` for an entity whose
+/// `extra` label is `value`.
+pub(crate) fn entity_label_values_with<'a>(
+    attrs: &'a Attrs,
+    extra: &'static str,
+    value: &'a str,
+) -> Vec<&'a str> {
     let mut pairs: Vec<(&str, &str)> = ENTITY_LABELS
         .iter()
         .map(|(k, read)| (*k, read(attrs)))
         .collect();
-    pairs.push((PROVISIONING_STATE_LABEL, state));
+    pairs.push((extra, value));
     pairs.sort_by(|a, b| a.0.cmp(b.0));
     pairs.into_iter().map(|(_, v)| v).collect()
+}
+
+/// An entity's label keys with [`PROVISIONING_STATE_LABEL`], sorted.
+pub(crate) fn provisioning_label_keys() -> Vec<&'static str> {
+    entity_label_keys_with(PROVISIONING_STATE_LABEL)
+}
+
+/// The values of [`provisioning_label_keys`] for an entity in `state`.
+pub(crate) fn provisioning_label_values<'a>(attrs: &'a Attrs, state: &'a str) -> Vec<&'a str> {
+    entity_label_values_with(attrs, PROVISIONING_STATE_LABEL, state)
+}
+
+/// The labels of `time.to.recover`, sorted: low-cardinality entity labels
+/// only, never a per-entity one.
+pub(crate) const TIME_TO_RECOVER_LABELS: [&str; 3] = ["spot", "tpu.accelerator", "tpu.topology"];
+
+/// The labels of `time.between.interruptions`: the same and the cause.
+pub(crate) const TIME_BETWEEN_INTERRUPTIONS_LABELS: [&str; 4] =
+    [CAUSE_LABEL, "spot", "tpu.accelerator", "tpu.topology"];
+
+/// The values of [`TIME_TO_RECOVER_LABELS`] for an entity.
+pub(crate) fn episode_label_values(attrs: &Attrs) -> [&str; 3] {
+    [
+        if attrs.spot { "true" } else { "" },
+        &attrs.tpu_accelerator,
+        &attrs.tpu_topology,
+    ]
 }
 
 /// The label key of `export.errors`.
@@ -155,12 +191,20 @@ pub(crate) fn provisioning_attributes(attrs: &Attrs, state: &str) -> Vec<KeyValu
     )
 }
 
+/// Labels of `interruptions.by.cause` for an entity's `cause` (sorted by key).
+pub(crate) fn cause_attributes(attrs: &Attrs, cause: &str) -> Vec<KeyValue> {
+    attributes(
+        &entity_label_keys_with(CAUSE_LABEL),
+        &entity_label_values_with(attrs, CAUSE_LABEL, cause),
+    )
+}
+
 /// Labels of `nodepool.job.scheduled` for one pool (sorted by key).
 pub(crate) fn scheduled_attributes(pool: &str, job: &ScheduledJob) -> Vec<KeyValue> {
     attributes(&SCHEDULED_LABELS, &scheduled_label_values(pool, job))
 }
 
-fn attributes(keys: &[&'static str], values: &[&str]) -> Vec<KeyValue> {
+pub(crate) fn attributes(keys: &[&'static str], values: &[&str]) -> Vec<KeyValue> {
     keys.iter()
         .zip(values)
         .filter(|(_, value)| !value.is_empty())

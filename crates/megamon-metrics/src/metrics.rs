@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use megamon_core::Snapshot;
+use megamon_core::cause::Cause;
+use megamon_core::{Attrs, EntityKind, Episode, Snapshot};
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::Resource;
@@ -14,7 +15,7 @@ use opentelemetry_sdk::metrics::{Instrument, PeriodicReader, SdkMeterProvider, S
 use crate::error::MetricsError;
 use crate::exposition::{Exposition, Published};
 use crate::instruments::{Frame, FrameSlot, HistogramId, Instruments};
-use crate::labels::BuildInfo;
+use crate::labels::{BuildInfo, episode_label_values};
 use crate::recorded::Recorded;
 
 /// The instrumentation scope of every instrument: `otel_scope_name="megamon"`,
@@ -138,26 +139,71 @@ impl Metrics {
             otlp.latest
                 .set(Some(Arc::new(Frame::new(Arc::clone(&snapshot)))));
         }
+        if self.is_leader() {
+            self.ensure_time_to_recover(&snapshot);
+        }
         let published = Arc::new(self.exposition.prepare(snapshot));
         // A poisoned lock still holds a whole `Arc`: nothing half-written.
         *self.latest.write().unwrap_or_else(|e| e.into_inner()) = Some(published);
         self.ready.store(true, Ordering::Release);
     }
 
+    /// /metrics shows a `time.to.recover` series at zero for the labels of
+    /// every current entity before its first recovery: Prometheus' rate()
+    /// and increase() see a series' first sample as its start, so a series
+    /// born with its first recovery would never count that one. (The OTLP
+    /// push cannot do this: the SDK has no empty points.)
+    fn ensure_time_to_recover(&self, snapshot: &Snapshot) {
+        for family in &snapshot.families {
+            let label_sets: std::collections::BTreeSet<[&str; 3]> = family
+                .entities
+                .iter()
+                .map(|e| episode_label_values(&e.upness.attrs))
+                .collect();
+            for labels in label_sets {
+                self.recorded
+                    .ensure(HistogramId::time_to_recover(family.kind), &labels);
+            }
+        }
+    }
+
     /// Records how long one aggregation took (`<prefix>.aggregation.duration`).
     pub fn record_aggregation_duration(&self, duration: Duration) {
-        self.record(HistogramId::AggregationDuration, &[], duration);
+        self.record(HistogramId::AGGREGATION_DURATION, &[], duration);
     }
 
     /// Records how long a history store call took (`<prefix>.gcs.latency`,
     /// by `operation`: `read` or `write`), whatever the backend.
     pub fn record_store_latency(&self, operation: &str, duration: Duration) {
-        self.record(HistogramId::StoreLatency, &[operation], duration);
+        self.record(HistogramId::STORE_LATENCY, &[operation], duration);
     }
 
     /// Records how long a GKE API call took (`<prefix>.gke.latency`).
     pub fn record_gke_latency(&self, duration: Duration) {
-        self.record(HistogramId::GkeLatency, &[], duration);
+        self.record(HistogramId::GKE_LATENCY, &[], duration);
+    }
+
+    /// Records an interruption (in `<prefix>.<family>.time.between.interruptions`:
+    /// the up time it ended, by cause) or a recovery (in
+    /// `<prefix>.<family>.time.to.recover`: the down time it ended) of an
+    /// entity of `kind` labelled `attrs`.
+    pub fn record_episode(&self, kind: EntityKind, episode: &Episode, attrs: &Attrs) {
+        let [spot, accelerator, topology] = episode_label_values(attrs);
+        match episode {
+            Episode::Recovery { down_run, .. } => self.record(
+                HistogramId::time_to_recover(kind),
+                &[spot, accelerator, topology],
+                *down_run,
+            ),
+            Episode::Interruption { up_run, cause, .. } => {
+                let cause = cause.unwrap_or(Cause::Unknown).as_str();
+                self.record(
+                    HistogramId::time_between_interruptions(kind),
+                    &[cause, spot, accelerator, topology],
+                    *up_run,
+                )
+            }
+        }
     }
 
     fn record(&self, id: HistogramId, labels: &[&str], duration: Duration) {

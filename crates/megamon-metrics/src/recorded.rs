@@ -32,15 +32,32 @@ impl Default for Recorded {
 impl Recorded {
     /// Records `seconds` in histogram `id` under `labels` (its label keys' order).
     pub(crate) fn record(&self, id: HistogramId, labels: &[&str], seconds: f64) {
-        let Some(slot) = self.histograms.get(id as usize) else {
+        let Some(slot) = self.histograms.get(id.index()) else {
             return;
         };
-        let spec = &HISTOGRAMS[id as usize];
+        let spec = id.spec();
         let key: Vec<String> = labels.iter().map(|s| s.to_string()).collect();
         lock(slot)
             .entry(key)
             .or_insert_with(|| Histogram::new(spec.buckets))
             .record(spec.buckets, seconds);
+    }
+
+    /// Makes histogram `id` have a series for `labels`, at zero if it has
+    /// none yet.
+    pub(crate) fn ensure(&self, id: HistogramId, labels: &[&str]) {
+        let Some(slot) = self.histograms.get(id.index()) else {
+            return;
+        };
+        let mut map = lock(slot);
+        if map
+            .keys()
+            .any(|k| k.iter().map(String::as_str).eq(labels.iter().copied()))
+        {
+            return;
+        }
+        let key: Vec<String> = labels.iter().map(|s| s.to_string()).collect();
+        map.insert(key, Histogram::new(id.spec().buckets));
     }
 
     pub(crate) fn record_export_error(&self, exporter: &str) {
@@ -57,7 +74,7 @@ impl Recorded {
     /// the lock.
     pub(crate) fn histogram(&self, id: HistogramId) -> BTreeMap<Vec<String>, Histogram> {
         self.histograms
-            .get(id as usize)
+            .get(id.index())
             .map(|m| lock(m).clone())
             .unwrap_or_default()
     }
@@ -183,9 +200,9 @@ mod tests {
     fn a_value_on_a_bound_belongs_to_that_bucket() {
         let recorded = Recorded::default();
         for secs in [0.01, 0.011, 60.0, 61.0] {
-            recorded.record(HistogramId::AggregationDuration, &[], secs);
+            recorded.record(HistogramId::AGGREGATION_DURATION, &[], secs);
         }
-        let all = recorded.histogram(HistogramId::AggregationDuration);
+        let all = recorded.histogram(HistogramId::AGGREGATION_DURATION);
         let h = &all[&Vec::<String>::new()];
         let buckets: Vec<(f64, u64)> = h
             .cumulative_buckets(&AGGREGATION_DURATION_BUCKETS)
@@ -199,10 +216,10 @@ mod tests {
     #[test]
     fn labelled_histograms_keep_one_series_per_label_values() {
         let recorded = Recorded::default();
-        recorded.record(HistogramId::StoreLatency, &["write"], 0.02);
-        recorded.record(HistogramId::StoreLatency, &["read"], 0.2);
-        recorded.record(HistogramId::StoreLatency, &["write"], 0.03);
-        let all = recorded.histogram(HistogramId::StoreLatency);
+        recorded.record(HistogramId::STORE_LATENCY, &["write"], 0.02);
+        recorded.record(HistogramId::STORE_LATENCY, &["read"], 0.2);
+        recorded.record(HistogramId::STORE_LATENCY, &["write"], 0.03);
+        let all = recorded.histogram(HistogramId::STORE_LATENCY);
         let got: Vec<(String, u64)> = all.iter().map(|(k, h)| (k.join(","), h.count())).collect();
         assert_eq!(got, [("read".to_string(), 1), ("write".to_string(), 2)]);
         assert!((all[&vec!["write".to_string()]].sum() - 0.05).abs() < 1e-12);

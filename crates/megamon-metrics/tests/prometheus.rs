@@ -35,7 +35,7 @@ fn jobset_example_renders_exactly() {
     let mut js = jobset("6f0c5b9e-uid", "a", true, full_summary());
     js.upness.attrs.tpu_chip_count = 8;
     m.publish(snapshot(vec![(EntityKind::JobSets, vec![js])]));
-    let text = m.render_prometheus().unwrap();
+    let text = gauges_only(&m.render_prometheus().unwrap());
 
     let labels = r#"{jobset_name="a",jobset_namespace="default",jobset_uid="6f0c5b9e-uid",otel_scope_name="megamon",otel_scope_version="",tpu_topology="2x4"}"#;
     let want = [
@@ -210,7 +210,7 @@ fn non_zero_only_instruments_are_absent_when_zero() {
         EntityKind::JobSets,
         vec![jobset("u", "a", false, Summary::default())],
     )]));
-    let text = m.render_prometheus().unwrap();
+    let text = gauges_only(&m.render_prometheus().unwrap());
     let mut names: Vec<&str> = family_names(&text)
         .into_iter()
         .filter(|n| n.starts_with("megamon_jobset_"))
@@ -237,18 +237,18 @@ fn removed_entity_has_no_series_left() {
     let a = jobset("uid-a", "a", true, full_summary());
     let b = jobset("uid-b", "b", true, full_summary());
     m.publish(snapshot(vec![(EntityKind::JobSets, vec![a.clone(), b])]));
-    let first = m.render_prometheus().unwrap();
+    let first = gauges_only(&m.render_prometheus().unwrap());
     assert_eq!(samples(&first, "megamon_jobset_").len(), 2 * 13);
     assert_eq!(first.matches("jobset_uid=\"uid-b\"").count(), 13);
 
     m.publish(snapshot(vec![(EntityKind::JobSets, vec![a])]));
-    let second = m.render_prometheus().unwrap();
+    let second = gauges_only(&m.render_prometheus().unwrap());
     assert!(!second.contains("uid-b"), "{second}");
     assert_eq!(samples(&second, "megamon_jobset_").len(), 13);
 
     // And the family disappears with its last entity, HELP and TYPE too.
     m.publish(snapshot(vec![(EntityKind::JobSets, vec![])]));
-    let third = m.render_prometheus().unwrap();
+    let third = gauges_only(&m.render_prometheus().unwrap());
     assert!(!third.contains("megamon_jobset_"), "{third}");
 }
 
@@ -582,7 +582,7 @@ fn each_scrape_shows_one_whole_snapshot_while_publishing() {
             published.load(Ordering::Acquire)
         );
         let before = published.load(Ordering::Acquire);
-        let text = m.render_prometheus().unwrap();
+        let text = gauges_only(&m.render_prometheus().unwrap());
         if published.load(Ordering::Acquire) != before {
             overlapped += 1;
         }
@@ -671,4 +671,40 @@ fn a_standby_shows_no_entity_series_and_says_it_does_not_lead() {
         samples(&m.render_prometheus().unwrap(), "megamon_jobset_up{").len(),
         1
     );
+}
+
+#[test]
+fn time_to_recover_starts_at_zero_for_the_labels_of_current_entities() {
+    // rate() and increase() take a series' first sample as its start: a
+    // series born with its first recovery would never count that one.
+    let m = metrics();
+    let mut a = jobset("uid-a", "a", true, Summary::default());
+    let mut b = jobset("uid-b", "b", true, Summary::default());
+    a.upness.attrs.tpu_accelerator = "tpu-v5p-slice".into();
+    b.upness.attrs.tpu_accelerator = "tpu-v5p-slice".into();
+    let mut c = jobset("uid-c", "c", true, Summary::default());
+    c.upness.attrs.tpu_accelerator = "tpu-v6e-slice".into();
+    m.publish(snapshot(vec![(EntityKind::JobSets, vec![a, b, c])]));
+    let text = m.render_prometheus().unwrap();
+    let counts = samples(&text, "megamon_jobset_time_to_recover_seconds_count{");
+    // One series per label set, not per entity; every one at zero.
+    assert_eq!(
+        counts,
+        [
+            r#"megamon_jobset_time_to_recover_seconds_count{otel_scope_name="megamon",otel_scope_version="",tpu_accelerator="tpu-v5p-slice",tpu_topology="2x4"} 0"#,
+            r#"megamon_jobset_time_to_recover_seconds_count{otel_scope_name="megamon",otel_scope_version="",tpu_accelerator="tpu-v6e-slice",tpu_topology="2x4"} 0"#,
+        ],
+        "{text}"
+    );
+    assert_eq!(
+        samples(&text, "megamon_jobset_time_to_recover_seconds_bucket{").len(),
+        2 * 20
+    );
+    // Time between interruptions carries the cause, unknown in advance.
+    assert!(!text.contains("time_between_interruptions"), "{text}");
+
+    // A standby shows none of it.
+    m.set_leader(false);
+    let standby = m.render_prometheus().unwrap();
+    assert!(!standby.contains("time_to_recover"), "{standby}");
 }

@@ -136,6 +136,13 @@ impl Engine {
                     }
                 }
             }
+            // Only the leader's recoveries and interruptions are observed: a
+            // standby's would count each one twice across replicas.
+            for e in self.fleet.take_episodes() {
+                if role == Role::Leader {
+                    self.metrics.record_episode(e.kind, &e.episode, &e.attrs);
+                }
+            }
         }
         if role == Role::Leader {
             self.flush_on_shutdown().await;

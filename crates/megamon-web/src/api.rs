@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use jiff::Timestamp;
+use megamon_core::cause::CauseCounts;
 use megamon_core::kind::UnknownKind;
 use megamon_core::report::ScheduledJob;
 use megamon_core::{EntityKind, EntitySnapshot, Snapshot, Summary, UpEvent, Upness};
@@ -105,6 +106,9 @@ pub struct EntityBody<'a> {
     pub state: &'static str,
     pub upness: &'a Upness,
     pub summary: &'a Summary,
+    /// Interruptions by cause, `{"preemption": 2}`; they add up to
+    /// `summary.interruptionCount`.
+    pub causes: &'a CauseCounts,
     /// Up time over observed time, in percent; `null` before any time passed.
     pub up_percent: Option<f64>,
 }
@@ -117,6 +121,7 @@ impl<'a> EntityBody<'a> {
             state: state(e),
             upness: &e.upness,
             summary: &e.summary,
+            causes: &e.causes,
             up_percent: up_percent(&e.summary),
         }
     }

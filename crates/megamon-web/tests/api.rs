@@ -82,6 +82,10 @@ async fn fleet_lists_every_family_with_state_summary_and_up_percent() {
     assert!(up > 90.0 && up < 100.0, "{up}");
 
     assert_eq!(entity("pool-b")["state"], "down");
+    // Interruptions by cause, adding up to the count.
+    assert_eq!(entity("pool-b")["causes"], json!({"preemption": 2}));
+    assert_eq!(entity("pool-b")["summary"]["interruptionCount"], 2);
+    assert_eq!(entity("pool-c")["causes"], json!({}));
     let c = entity("pool-c");
     assert_eq!(c["state"], "down (planned)");
     assert_eq!(c["up"], false);
@@ -101,6 +105,7 @@ async fn up_percent_is_null_before_any_time_passed() {
                 key: "fresh".into(),
                 upness: Upness::default(),
                 up: false,
+                causes: Default::default(),
                 summary: timeline.summarize(at),
             }],
         }],
@@ -176,6 +181,13 @@ async fn entity_has_its_summary_and_stored_transitions() {
         json!({"up": false, "ed": true, "ts": "2026-11-23T02:20:00Z"})
     );
     assert_eq!(events[3]["up"], true);
+    // An interruption: its cause and detail.
+    assert_eq!(
+        events[4],
+        json!({"up": false, "ts": "2026-11-24T07:50:00Z", "cause": "maintenance",
+               "detail": "1 of 32 nodes under maintenance: gke-pool-a-9"})
+    );
+    assert_eq!(body["causes"], json!({"maintenance": 1}));
 
     // A JobSet by uid; not a node pool, so nothing scheduled.
     let res = get(
@@ -203,6 +215,7 @@ async fn keys_are_percent_decoded() {
                 key: key.into(),
                 upness: Upness::default(),
                 up: false,
+                causes: Default::default(),
                 summary: Summary::default(),
             }],
         }],
@@ -340,6 +353,7 @@ async fn failed_and_leader_worker_set_entities() {
             ..Upness::default()
         },
         up: false,
+        causes: Default::default(),
         summary: Summary {
             provisioning_state: megamon_core::ProvisioningState::Failed,
             provisioning_duration: std::time::Duration::from_secs(30),
@@ -360,6 +374,7 @@ async fn failed_and_leader_worker_set_entities() {
             ..Upness::default()
         },
         up: true,
+        causes: Default::default(),
         summary: Summary::default(),
     };
     let snapshot = Snapshot {

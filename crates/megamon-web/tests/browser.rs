@@ -180,6 +180,33 @@ async fn fleet_table_shows_every_entity_with_its_state() {
         dom.contains("<aside class=\"drawer\" id=\"drawer\" hidden"),
         "no entity is open:\n{dom}"
     );
+    // Interruptions by cause over the whole fleet, most frequent first: the
+    // fixture's 7 interruptions (pool-b's two preemptions lead).
+    let panel = &dom[dom.find("id=\"causes-panel\"").expect("causes panel")..];
+    let panel = &panel[..panel.find("</section>").unwrap()];
+    assert!(!panel.contains("hidden"), "{panel}");
+    assert!(panel.contains("· 7 interruptions"), "{panel}");
+    let order: Vec<&str> = panel
+        .split("data-cause=\"")
+        .skip(1)
+        .map(|rest| &rest[..rest.find('"').unwrap()])
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "preemption",
+            "maintenance",
+            "node-not-ready",
+            "slice-degraded",
+            "workload-failed",
+            "workload-restart"
+        ],
+        "{panel}"
+    );
+    assert!(
+        panel.contains("data-cause-count=\"preemption\">2 · 29%</span>"),
+        "{panel}"
+    );
 
     let path = screenshot(served.addr, "", "web-view-fleet.png").await;
     eprintln!("screenshot: {}", path.display());
@@ -239,6 +266,16 @@ async fn entity_timeline_opens_from_the_url_fragment() {
     assert!(
         drawer.contains("llm-pretrain-v5p (job llm-pretrain-v5p-workers-0)"),
         "{drawer}"
+    );
+    // The interruption's cause and detail, in the table and on the marker.
+    assert!(
+        events.contains("<td class=\"cause\"><span class=\"cause-cell\">maintenance</span><div class=\"cause-detail\">1 of 32 nodes under maintenance: gke-pool-a-9</div></td>"),
+        "{events}"
+    );
+    assert_eq!(count(events, "<span class=\"cause-cell\">"), 1, "{events}");
+    assert!(
+        svg.contains("maintenance: 1 of 32 nodes under maintenance: gke-pool-a-9</title>"),
+        "{svg}"
     );
 
     let path = screenshot(served.addr, fragment, "web-view.png").await;

@@ -6,6 +6,7 @@ mod cli;
 mod demo;
 mod logging;
 mod monitor;
+mod percentiles;
 mod report;
 
 use clap::Parser;

@@ -8,10 +8,11 @@ use std::process::ExitCode;
 use clap::builder::PossibleValuesParser;
 use clap::{Args, ValueEnum};
 use jiff::Timestamp;
+use megamon_core::cause::{Cause, CauseCounts};
 use megamon_core::duration::human;
-use megamon_core::report::summarize_all;
-use megamon_core::{EntityKind, ProvisioningState, Summary, Timelines};
+use megamon_core::{EntityKind, Episode, ProvisioningState, Summary, Timeline, Timelines};
 use megamon_store::HistoryStore;
+use serde::Serialize;
 
 use crate::check_config::EXIT_BAD_INPUT;
 
@@ -55,12 +56,17 @@ pub struct ReportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Instead of one row per entity: p50/p90/p99 time to recover and time
+    /// between interruptions per family and per accelerator, exact (every
+    /// figure is an observed duration, nearest rank).
+    #[arg(long)]
+    pub percentiles: bool,
 }
 
 /// One kind's stored timelines.
-struct KindHistory {
-    kind: EntityKind,
-    timelines: Timelines,
+pub(crate) struct KindHistory {
+    pub kind: EntityKind,
+    pub timelines: Timelines,
 }
 
 pub fn run(args: ReportArgs) -> ExitCode {
@@ -72,10 +78,11 @@ pub fn run(args: ReportArgs) -> ExitCode {
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
-    let out = match args.format {
-        Format::Json => json(&histories, now),
-        Format::Csv => csv(&histories, now),
-        Format::Table => table(&histories, now),
+    let out = match (args.percentiles, args.format) {
+        (true, format) => crate::percentiles::render(&histories, format),
+        (false, Format::Json) => json(&histories, now),
+        (false, Format::Csv) => csv(&histories, now),
+        (false, Format::Table) => table(&histories, now),
     };
     print!("{out}");
     ExitCode::SUCCESS
@@ -101,11 +108,71 @@ fn load(args: &ReportArgs) -> Result<Vec<KindHistory>, megamon_store::StoreError
     })
 }
 
+/// One entity in the JSON report: the original's summary fields, and
+/// **[ours]** its interruptions by cause and each interruption.
+#[derive(Serialize)]
+struct EntityJson<'a> {
+    #[serde(flatten)]
+    summary: Summary,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    causes: BTreeMap<&'static str, u64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    interruptions: Vec<InterruptionJson<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InterruptionJson<'a> {
+    ts: Timestamp,
+    cause: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<&'a str>,
+    /// The up run it ended, in nanoseconds.
+    #[serde(with = "megamon_core::duration::go_nanos")]
+    up_time_before: std::time::Duration,
+}
+
+/// Each interruption of `t`, with the detail recorded on its event.
+fn interruptions(t: &Timeline) -> Vec<InterruptionJson<'_>> {
+    t.episodes()
+        .into_iter()
+        .filter_map(|e| match e {
+            Episode::Interruption { at, up_run, cause } => {
+                let event = t
+                    .events()
+                    .iter()
+                    .find(|e| e.timestamp == at && !e.up && !e.expected_down);
+                Some(InterruptionJson {
+                    ts: at,
+                    cause: cause.unwrap_or(Cause::Unknown).as_str(),
+                    detail: event.and_then(|e| e.detail.as_deref()),
+                    up_time_before: up_run,
+                })
+            }
+            Episode::Recovery { .. } => None,
+        })
+        .collect()
+}
+
 /// `{"<kind>": {"<key>": {summary}}}`, durations in integer nanoseconds.
 fn json(histories: &[KindHistory], now: Timestamp) -> String {
-    let doc: BTreeMap<&str, BTreeMap<String, Summary>> = histories
+    let doc: BTreeMap<&str, BTreeMap<&str, EntityJson<'_>>> = histories
         .iter()
-        .map(|h| (h.kind.name(), summarize_all(&h.timelines, now)))
+        .map(|h| {
+            let entities = h
+                .timelines
+                .iter()
+                .map(|(key, t)| {
+                    let entity = EntityJson {
+                        summary: t.summarize(now),
+                        causes: t.causes().iter().map(|(c, n)| (c.as_str(), n)).collect(),
+                        interruptions: interruptions(t),
+                    };
+                    (key, entity)
+                })
+                .collect();
+            (h.kind.name(), entities)
+        })
         .collect();
     // Maps of strings and integers always serialise.
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
@@ -128,10 +195,10 @@ fn state(timelines: &Timelines, key: &str, summary: &Summary) -> &'static str {
     }
 }
 
-fn rows(
-    histories: &[KindHistory],
-    now: Timestamp,
-) -> Vec<(EntityKind, String, &'static str, Summary)> {
+/// One entity's row: kind, key, state, summary, interruptions by cause.
+type Row = (EntityKind, String, &'static str, Summary, CauseCounts);
+
+fn rows(histories: &[KindHistory], now: Timestamp) -> Vec<Row> {
     histories
         .iter()
         .flat_map(|h| {
@@ -142,10 +209,20 @@ fn rows(
                     key.to_string(),
                     state(&h.timelines, key, &summary),
                     summary,
+                    t.causes(),
                 )
             })
         })
         .collect()
+}
+
+/// `preemption=2;node-not-ready=1`: a cell that needs no quoting.
+fn causes_cell(causes: &CauseCounts) -> String {
+    causes
+        .iter()
+        .map(|(c, n)| format!("{c}={n}"))
+        .collect::<Vec<_>>()
+        .join(";")
 }
 
 /// CSV with a header row; durations in seconds (decimal) for spreadsheets.
@@ -154,8 +231,8 @@ fn csv(histories: &[KindHistory], now: Timestamp) -> String {
     for (name, _) in Summary::default().durations() {
         let _ = write!(out, ",{name}Seconds");
     }
-    out.push('\n');
-    for (kind, key, state, s) in rows(histories, now) {
+    out.push_str(",causes\n");
+    for (kind, key, state, s, causes) in rows(histories, now) {
         let _ = write!(
             out,
             "{},{},{},{},{},{}",
@@ -169,7 +246,7 @@ fn csv(histories: &[KindHistory], now: Timestamp) -> String {
         for (_, d) in s.durations() {
             let _ = write!(out, ",{}", d.as_secs_f64());
         }
-        out.push('\n');
+        let _ = writeln!(out, ",{}", causes_cell(&causes));
     }
     out
 }
@@ -207,7 +284,11 @@ fn table(histories: &[KindHistory], now: Timestamp) -> String {
         "MTTR",
     ];
     let mut lines: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
-    for (kind, key, state, s) in rows(histories, now) {
+    let mut by_cause: BTreeMap<(EntityKind, Cause), u64> = BTreeMap::new();
+    for (kind, key, state, s, causes) in rows(histories, now) {
+        for (cause, n) in causes.iter() {
+            *by_cause.entry((kind, cause)).or_default() += n;
+        }
         let total = (s.up_time + s.down_time).as_secs_f64();
         let up_pct = if total > 0.0 {
             format!("{:.1}", 100.0 * s.up_time.as_secs_f64() / total)
@@ -231,17 +312,47 @@ fn table(histories: &[KindHistory], now: Timestamp) -> String {
     if lines.len() == 1 {
         return format!("no stored timelines as of {now}\n");
     }
-    let widths: Vec<usize> = (0..header.len())
+    let mut out = aligned(&lines);
+    if !by_cause.is_empty() {
+        // Most frequent first within each kind.
+        let mut causes: Vec<((EntityKind, Cause), u64)> = by_cause.into_iter().collect();
+        causes
+            .sort_by(|((ka, ca), na), ((kb, cb), nb)| ka.cmp(kb).then(nb.cmp(na)).then(ca.cmp(cb)));
+        let mut lines = vec![vec![
+            "KIND".to_string(),
+            "CAUSE".to_string(),
+            "INTERRUPTIONS".to_string(),
+            "GKE INTERRUPTION TYPE".to_string(),
+        ]];
+        for ((kind, cause), n) in causes {
+            lines.push(vec![
+                kind.name().to_string(),
+                cause.to_string(),
+                n.to_string(),
+                cause.gke_interruption_type().unwrap_or("-").to_string(),
+            ]);
+        }
+        out.push_str("\nInterruptions by cause\n");
+        out.push_str(&aligned(&lines));
+    }
+    out
+}
+
+/// `lines` as left-aligned columns two spaces apart.
+pub(crate) fn aligned(lines: &[Vec<String>]) -> String {
+    let columns = lines.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
         .map(|i| {
             lines
                 .iter()
-                .map(|l| l[i].chars().count())
+                .filter_map(|l| l.get(i))
+                .map(|c| c.chars().count())
                 .max()
                 .unwrap_or(0)
         })
         .collect();
     let mut out = String::new();
-    for line in &lines {
+    for line in lines {
         let cells: Vec<String> = line
             .iter()
             .zip(&widths)

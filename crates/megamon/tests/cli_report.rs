@@ -111,9 +111,22 @@ fn table_report_for_people() {
     let out = megamon(&["report", "--store", &store, "--now", NOW]);
     assert!(out.status.success(), "stderr: {}", stderr(&out));
     let text = stdout(&out);
-    let lines: Vec<&str> = text.lines().collect();
+    let lines: Vec<&str> = text.lines().take_while(|l| !l.is_empty()).collect();
     assert!(lines[0].starts_with("KIND"), "{text}");
     assert_eq!(lines.len(), 1 + 5, "{text}");
+    // Interruptions the original recorded have no cause: `unknown`.
+    let causes: Vec<&str> = text
+        .lines()
+        .skip_while(|l| *l != "Interruptions by cause")
+        .collect();
+    assert_eq!(causes.len(), 1 + 1 + 2, "{text}");
+    let unknown_pools: Vec<&str> = causes
+        .iter()
+        .find(|l| l.starts_with("node-pools"))
+        .expect("node pools' causes")
+        .split_whitespace()
+        .collect();
+    assert_eq!(unknown_pools, ["node-pools", "unknown", "2", "-"]);
     let row = lines
         .iter()
         .find(|l| l.contains("tpu-v5e-16x16-a"))
@@ -160,7 +173,8 @@ fn csv_report_has_a_header_and_a_row_per_entity() {
             "recoveryCount"
         ]
     );
-    assert_eq!(header.len(), 16);
+    assert_eq!(header.len(), 17);
+    assert_eq!(header[16], "causes");
     let row: Vec<&str> = lines[1].split(',').collect();
     assert_eq!(
         row[..6],
@@ -316,5 +330,174 @@ fn report_from_azure_with_the_standard_variables() {
         err.contains("az://megamon-events/megamon/clusters/c1")
             && err.contains("AZURE_STORAGE_ACCOUNT_NAME"),
         "{err}"
+    );
+}
+
+/// A pool with known interruptions and recoveries, causes and labels, as
+/// the monitor stores them: up 10 min, preempted, 5 min down, up 20 min,
+/// a node NotReady, 1 min down, up 30 min, a node NotReady, 15 min down, up.
+/// Another pool (v5e) recovers once in 2 h. A JobSet from the original (no
+/// labels, no causes) recovers once in 90 s.
+fn history_with_causes() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let pools = serde_json::json!({
+        "pool-a": {"attrs": {"nodePoolName": "pool-a", "tpuAccelerator": "tpu-v5p-slice",
+                              "tpuTopology": "2x2x2", "spot": true},
+                   "upEvents": [
+            {"up": false, "ts": "2024-05-01T00:00:00Z"},
+            {"up": true, "ts": "2024-05-01T00:00:00Z"},
+            {"up": false, "ts": "2024-05-01T00:10:00Z", "cause": "preemption",
+             "detail": "1 of 2 spot nodes reclaimed (deleted)"},
+            {"up": true, "ts": "2024-05-01T00:15:00Z"},
+            {"up": false, "ts": "2024-05-01T00:35:00Z", "cause": "node-not-ready",
+             "detail": "1 of 2 nodes NotReady: a-1"},
+            {"up": true, "ts": "2024-05-01T00:36:00Z"},
+            {"up": false, "ts": "2024-05-01T01:06:00Z", "cause": "node-not-ready"},
+            {"up": true, "ts": "2024-05-01T01:21:00Z"}
+        ]},
+        "pool-b": {"attrs": {"nodePoolName": "pool-b", "tpuAccelerator": "tpu-v5-lite-podslice"},
+                   "upEvents": [
+            {"up": false, "ts": "2024-05-01T00:00:00Z"},
+            {"up": true, "ts": "2024-05-01T00:00:00Z"},
+            {"up": false, "ts": "2024-05-01T01:00:00Z", "cause": "maintenance"},
+            {"up": true, "ts": "2024-05-01T03:00:00Z"}
+        ]}
+    });
+    std::fs::write(dir.path().join("node-pools.json"), pools.to_string()).unwrap();
+    let jobsets = serde_json::json!({"u1": {"upEvents": [
+        {"up": false, "ts": "2024-05-01T00:00:00Z"},
+        {"up": true, "ts": "2024-05-01T00:01:00Z"},
+        {"up": false, "ts": "2024-05-01T00:02:00Z"},
+        {"up": true, "ts": "2024-05-01T00:03:30Z"}
+    ]}});
+    std::fs::write(dir.path().join("jobsets.json"), jobsets.to_string()).unwrap();
+    dir
+}
+
+fn report_of(dir: &tempfile::TempDir, extra: &[&str]) -> String {
+    let store = dir.path().to_str().unwrap();
+    let mut args = vec!["report", "--store", store, "--now", "2024-05-01T04:00:00Z"];
+    args.extend_from_slice(extra);
+    let out = megamon(&args);
+    assert!(out.status.success(), "stderr: {}", stderr(&out));
+    stdout(&out)
+}
+
+#[test]
+fn json_report_lists_each_interruption_with_its_cause() {
+    let dir = history_with_causes();
+    let doc: Value = serde_json::from_str(&report_of(&dir, &["--format", "json"])).unwrap();
+    let pool = &doc["node-pools"]["pool-a"];
+    assert_eq!(pool["interruptionCount"], 3);
+    assert_eq!(
+        pool["causes"],
+        serde_json::json!({"node-not-ready": 2, "preemption": 1})
+    );
+    assert_eq!(
+        pool["interruptions"][0],
+        serde_json::json!({"ts": "2024-05-01T00:10:00Z", "cause": "preemption",
+            "detail": "1 of 2 spot nodes reclaimed (deleted)", "upTimeBefore": 10 * MIN})
+    );
+    assert_eq!(pool["interruptions"][2]["cause"], "node-not-ready");
+    assert!(pool["interruptions"][2].get("detail").is_none());
+    // The original's history: its interruption has no cause.
+    assert_eq!(
+        doc["jobsets"]["u1"]["causes"],
+        serde_json::json!({"unknown": 1})
+    );
+}
+
+#[test]
+fn table_and_csv_reports_count_causes() {
+    let dir = history_with_causes();
+    let text = report_of(&dir, &[]);
+    let section: Vec<Vec<&str>> = text
+        .lines()
+        .skip_while(|l| *l != "Interruptions by cause")
+        .skip(2)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        section,
+        [
+            vec!["jobsets", "unknown", "1", "-"],
+            vec!["node-pools", "node-not-ready", "2", "TerminationEvent"],
+            vec!["node-pools", "preemption", "1", "PreemptionEvent"],
+            vec!["node-pools", "maintenance", "1", "MaintenanceEvent"],
+        ],
+        "{text}"
+    );
+    let csv = report_of(&dir, &["--format", "csv", "--kind", "node-pools"]);
+    let last: Vec<&str> = csv.lines().map(|l| l.rsplit(',').next().unwrap()).collect();
+    assert_eq!(
+        last,
+        ["causes", "node-not-ready=2;preemption=1", "maintenance=1"]
+    );
+}
+
+#[test]
+fn percentiles_are_exact_per_family_and_accelerator_in_every_format() {
+    let dir = history_with_causes();
+    let doc: Value =
+        serde_json::from_str(&report_of(&dir, &["--percentiles", "--format", "json"])).unwrap();
+    let v5p = &doc["node-pools"]["tpu-v5p-slice"];
+    // Recoveries of 5, 1 and 15 min; up runs of 10, 20 and 30 min.
+    assert_eq!(
+        v5p["ttr"],
+        serde_json::json!({"count": 3, "p50": 5 * MIN, "p90": 15 * MIN, "p99": 15 * MIN, "max": 15 * MIN})
+    );
+    assert_eq!(
+        v5p["tbi"],
+        serde_json::json!({"count": 3, "p50": 20 * MIN, "p90": 30 * MIN, "p99": 30 * MIN, "max": 30 * MIN})
+    );
+    // Every pool: 1, 5, 15 min and 2 h.
+    let all = &doc["node-pools"]["all"]["ttr"];
+    assert_eq!(
+        (&all["count"], &all["p50"], &all["p90"]),
+        (
+            &serde_json::json!(4),
+            &serde_json::json!(5 * MIN),
+            &serde_json::json!(120 * MIN)
+        )
+    );
+    // History without labels is grouped as such.
+    assert_eq!(doc["jobsets"]["unlabelled"]["ttr"]["p50"], 90 * SEC);
+    assert_eq!(doc["slices"], serde_json::json!({}));
+
+    let table = report_of(&dir, &["--percentiles", "--kind", "node-pools"]);
+    let row: Vec<&str> = table
+        .lines()
+        .find(|l| l.contains("tpu-v5p-slice") && l.contains("ttr"))
+        .expect("v5p ttr row")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        row,
+        [
+            "node-pools",
+            "tpu-v5p-slice",
+            "ttr",
+            "3",
+            "5m0s",
+            "15m0s",
+            "15m0s",
+            "15m0s"
+        ],
+        "{table}"
+    );
+    let csv = report_of(
+        &dir,
+        &["--percentiles", "--format", "csv", "--kind", "node-pools"],
+    );
+    assert!(
+        csv.lines()
+            .any(|l| l == "node-pools,tpu-v5-lite-podslice,ttr,1,7200,7200,7200,7200"),
+        "{csv}"
+    );
+    assert!(
+        csv.starts_with(
+            "kind,accelerator,measure,count,p50Seconds,p90Seconds,p99Seconds,maxSeconds\n"
+        ),
+        "{csv}"
     );
 }

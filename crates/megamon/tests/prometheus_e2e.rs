@@ -199,6 +199,49 @@ fn prometheus_stores_what_the_fleet_did_and_the_rules_compute_from_it() {
         (mttr - own).abs() < 1e-9 && mttr > 0.0,
         "fleet MTTR {mttr} vs pool-b's {own}"
     );
+    // The interruption's cause, and the recovery in the time-to-recover
+    // histogram: its one observation is pool-b's down time.
+    assert_eq!(
+        prometheus.value(
+            r#"megamon_nodepool_interruptions_by_cause{nodepool_name="pool-b",cause="node-not-ready"}"#
+        ),
+        Some(1.0)
+    );
+    let ttr = r#"tpu_accelerator="tpu-v5-lite-podslice",tpu_topology="4x4""#;
+    let observed = wait_for("the recovery's histogram", Duration::from_secs(20), || {
+        prometheus.value(&format!(
+            "megamon_nodepool_time_to_recover_seconds_count{{{ttr}}}"
+        ))
+    });
+    assert_eq!(observed, 1.0);
+    let sum = prometheus
+        .value(&format!(
+            "megamon_nodepool_time_to_recover_seconds_sum{{{ttr}}}"
+        ))
+        .expect("its sum");
+    assert!(
+        (sum - own).abs() < 1e-6,
+        "TTR sum {sum} vs pool-b's MTTR {own}"
+    );
+    // The percentile rules: one recovery, so p50 and p90 fall in its bucket
+    // (below 5 s: the test's down time is a second or two), and the count.
+    // The series was there at zero before the recovery (a series born with
+    // its first observation would hide it from rate()).
+    let p90 = wait_for("the p90 TTR rule", Duration::from_secs(20), || {
+        prometheus
+            .value(
+                r#"megamon:time_to_recover_seconds:p90_7d{family="nodepool",tpu_accelerator="tpu-v5-lite-podslice"}"#,
+            )
+            .filter(|v| !v.is_nan())
+    });
+    assert!(
+        p90 > 0.0 && p90 <= 5.0 && own <= 5.0,
+        "p90 {p90}, own {own}"
+    );
+    let recoveries = prometheus
+        .value(r#"megamon:recoveries:increase_7d{family="nodepool",tpu_accelerator="tpu-v5-lite-podslice"}"#)
+        .expect("the recoveries rule");
+    assert!(recoveries > 0.0, "{recoveries}");
     // Every stored MegaMon series carries the scope labels, as the original's did.
     let series = prometheus.query(r#"{__name__=~"megamon_nodepool_.*"}"#);
     assert!(!series.is_empty());

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::{Condition, ObjectMeta, labels};
+use crate::cause::{Cause, Why};
 use crate::topology::{TopologyError, chips};
 use crate::upness::{Attrs, Counts, Upness};
 
@@ -62,6 +63,7 @@ pub struct PodTemplateSpec {
 pub struct JobSetStatus {
     pub replicated_jobs_status: Vec<ReplicatedJobStatus>,
     pub conditions: Vec<Condition>,
+    pub restarts: u64,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -95,13 +97,18 @@ impl TerminalState {
 
     /// The first `True` condition of type Completed, Failed or Suspended.
     pub fn from_conditions(conditions: &[Condition]) -> Option<TerminalState> {
+        Self::with_condition(conditions).map(|(t, _)| t)
+    }
+
+    /// The same, with its condition.
+    fn with_condition(conditions: &[Condition]) -> Option<(TerminalState, &Condition)> {
         conditions
             .iter()
             .filter(|c| c.status == "True")
             .find_map(|c| match c.type_.as_str() {
-                "Completed" => Some(TerminalState::Completed),
-                "Failed" => Some(TerminalState::Failed),
-                "Suspended" => Some(TerminalState::Suspended),
+                "Completed" => Some((TerminalState::Completed, c)),
+                "Failed" => Some((TerminalState::Failed, c)),
+                "Suspended" => Some((TerminalState::Suspended, c)),
                 _ => None,
             })
     }
@@ -127,6 +134,14 @@ pub struct JobSetFacts {
     /// Σ ready + succeeded jobs over `status.replicatedJobsStatus`.
     pub ready_jobs: u64,
     pub terminal: Option<TerminalState>,
+    /// The terminal condition's reason and message (a cause's detail).
+    pub terminal_detail: String,
+    /// `status.restarts`.
+    pub restarts: u64,
+    /// Since `status.restarts` last went up, until every job is ready again:
+    /// (restarts before, restarts now). Carried from the JobSet's previous
+    /// facts by [`JobSetFacts::carry_from`].
+    pub restarting: Option<(u64, u64)>,
 }
 
 impl From<&JobSetObject> for JobSetFacts {
@@ -153,18 +168,65 @@ impl From<&JobSetObject> for JobSetFacts {
             .iter()
             .map(|s| s.ready.saturating_add(s.succeeded))
             .fold(0u64, u64::saturating_add);
+        let terminal = TerminalState::with_condition(&js.status.conditions);
         JobSetFacts {
             uid: js.metadata.uid.clone(),
             name: js.metadata.name.clone(),
             namespace: js.metadata.namespace.clone(),
             replicated_jobs,
             ready_jobs,
-            terminal: TerminalState::from_conditions(&js.status.conditions),
+            terminal: terminal.map(|(t, _)| t),
+            terminal_detail: terminal.map(|(_, c)| c.explanation()).unwrap_or_default(),
+            restarts: js.status.restarts,
+            restarting: None,
         }
     }
 }
 
 impl JobSetFacts {
+    /// Keeps what only a sequence of versions shows: a restart stays known
+    /// from the version whose `restarts` went up until all jobs are ready.
+    pub fn carry_from(&mut self, previous: &JobSetFacts) {
+        self.restarting = if self.restarts > previous.restarts {
+            let before = previous.restarting.map_or(previous.restarts, |(b, _)| b);
+            Some((before, self.restarts))
+        } else if self.ready_jobs >= self.expected_jobs() {
+            None
+        } else {
+            previous.restarting
+        };
+    }
+
+    /// Why the JobSet itself is down, if it says: failed, suspended, or
+    /// restarting. `None` leaves it to its nodes.
+    pub fn why_down(&self) -> Option<Why> {
+        let detail = |what: &str| {
+            if self.terminal_detail.is_empty() {
+                what.to_string()
+            } else {
+                self.terminal_detail.clone()
+            }
+        };
+        match self.terminal {
+            Some(TerminalState::Failed) => {
+                return Some(Why::new(Cause::WorkloadFailed, detail("Failed")));
+            }
+            Some(TerminalState::Suspended) => {
+                return Some(Why::new(Cause::WorkloadSuspended, detail("Suspended")));
+            }
+            Some(TerminalState::Completed) | None => {}
+        }
+        let (before, now) = self.restarting?;
+        Some(Why::new(
+            Cause::WorkloadRestart,
+            format!(
+                "restarts {before} → {now}; {} of {} jobs ready",
+                self.ready_jobs,
+                self.expected_jobs()
+            ),
+        ))
+    }
+
     /// Σ replicas: the number of child Jobs that must be ready.
     pub fn expected_jobs(&self) -> u64 {
         self.replicated_jobs
@@ -345,7 +407,7 @@ mod tests {
         let cond = |t: &str, s: &str| Condition {
             type_: t.into(),
             status: s.into(),
-            last_transition_time: None,
+            ..Condition::default()
         };
         assert_eq!(TerminalState::from_conditions(&[]), None);
         assert_eq!(
@@ -410,5 +472,60 @@ mod tests {
         assert!(serde_json::from_value::<JobSetObject>(bad).is_err());
         let negative = json!({"spec": {"replicatedJobs": [{"replicas": -1}]}});
         assert!(serde_json::from_value::<JobSetObject>(negative).is_err());
+    }
+
+    fn restarting(restarts: u64, ready: u64) -> JobSetFacts {
+        facts(json!({
+            "metadata": {"name": "js", "namespace": "ns", "uid": "u"},
+            "spec": {"replicatedJobs": [rj("w", 2, 1, "2x2")]},
+            "status": {"restarts": restarts, "replicatedJobsStatus": [{"ready": ready}]}
+        }))
+    }
+
+    #[test]
+    fn a_restart_is_known_from_the_rise_until_every_job_is_ready() {
+        let mut prev = restarting(1, 2);
+        assert_eq!(prev.why_down(), None);
+        // Jobs go first, the count rises after: both still this restart.
+        for (restarts, ready, expect) in [
+            (1, 0, None),
+            (2, 0, Some((1, 2))),
+            (2, 1, Some((1, 2))),
+            (3, 0, Some((1, 3))),
+            (3, 2, None),
+        ] {
+            let mut next = restarting(restarts, ready);
+            next.carry_from(&prev);
+            assert_eq!(next.restarting, expect, "restarts {restarts} ready {ready}");
+            prev = next;
+        }
+        let mut js = restarting(4, 0);
+        js.carry_from(&restarting(3, 2));
+        let why = js.why_down().unwrap();
+        assert_eq!(why.cause, Cause::WorkloadRestart);
+        assert_eq!(why.detail, "restarts 3 → 4; 0 of 2 jobs ready");
+    }
+
+    #[test]
+    fn a_failed_or_suspended_jobset_says_why() {
+        let js = facts(json!({
+            "metadata": {"name": "js", "namespace": "ns", "uid": "u"},
+            "spec": {"replicatedJobs": [rj("w", 1, 1, "2x2")]},
+            "status": {"conditions": [{"type": "Failed", "status": "True",
+                "reason": "FailedJobs", "message": "jobset failed due to job failure"}]}
+        }));
+        let why = js.why_down().unwrap();
+        assert_eq!(why.cause, Cause::WorkloadFailed);
+        assert_eq!(why.detail, "FailedJobs: jobset failed due to job failure");
+        let js = facts(json!({
+            "metadata": {"name": "js", "namespace": "ns", "uid": "u"},
+            "spec": {"replicatedJobs": [rj("w", 1, 1, "2x2")]},
+            "status": {"conditions": [{"type": "Suspended", "status": "True"}]}
+        }));
+        let why = js.why_down().unwrap();
+        assert_eq!(
+            (why.cause, why.detail.as_str()),
+            (Cause::WorkloadSuspended, "Suspended")
+        );
     }
 }

@@ -46,8 +46,8 @@ pub struct ObjectMeta {
     pub labels: std::collections::BTreeMap<String, String>,
 }
 
-/// A status condition, only `type` and `status` (and the transition time for
-/// node readiness).
+/// A status condition: `type` and `status`, the transition time for node
+/// readiness, and reason and message for interruption causes.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Condition {
@@ -55,6 +55,19 @@ pub struct Condition {
     pub type_: String,
     pub status: String,
     pub last_transition_time: Option<String>,
+    pub reason: String,
+    pub message: String,
+}
+
+impl Condition {
+    /// "reason: message", either alone, or empty: a cause's detail.
+    pub fn explanation(&self) -> String {
+        match (self.reason.trim(), self.message.trim()) {
+            ("", m) => m.to_string(),
+            (r, "") => r.to_string(),
+            (r, m) => format!("{r}: {m}"),
+        }
+    }
 }
 
 /// The status of a condition, as Kubernetes spells it.

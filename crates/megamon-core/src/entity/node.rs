@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::blocks::BlockLabels;
 use super::{Condition, ObjectMeta, labels};
+use crate::cause::NodeSignals;
 
 /// How long a node may be `Unknown` before it counts as not ready (SPEC §2.5).
 pub const DEFAULT_UNKNOWN_GRACE: Duration = Duration::from_secs(180);
@@ -16,7 +17,47 @@ pub const DEFAULT_UNKNOWN_GRACE: Duration = Duration::from_secs(180);
 #[serde(default)]
 pub struct NodeObject {
     pub metadata: ObjectMeta,
+    pub spec: NodeSpec,
     pub status: NodeStatus,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct NodeSpec {
+    pub taints: Vec<Taint>,
+}
+
+/// A taint's key and value (its effect does not matter here).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Taint {
+    pub key: String,
+    pub value: String,
+}
+
+/// The labels and taints GKE puts on a node that is about to go, or going,
+/// away, and what they say (interruption causes).
+pub mod signals {
+    use super::Taint;
+    use crate::cause::NodeSignals;
+
+    /// Label: maintenance is scheduled for this time.
+    pub const SCHEDULED_MAINTENANCE: &str = "cloud.google.com/scheduled-maintenance-time";
+    /// Label (value `ONGOING`) and taint: maintenance is under way.
+    pub const ACTIVE_MAINTENANCE: &str = "cloud.google.com/active-node-maintenance";
+    /// Taint: the VM is being terminated (spot reclaim, shutdown).
+    pub const IMPENDING_TERMINATION: &str = "cloud.google.com/impending-node-termination";
+
+    /// What a node's labels (`label(key)`) and taints say.
+    pub fn read<'a>(label: impl Fn(&str) -> Option<&'a str>, taints: &[Taint]) -> NodeSignals {
+        let tainted = |key: &str| taints.iter().any(|t| t.key == key);
+        NodeSignals {
+            maintenance: label(SCHEDULED_MAINTENANCE).is_some()
+                || label(ACTIVE_MAINTENANCE) == Some("ONGOING")
+                || tainted(ACTIVE_MAINTENANCE),
+            terminating: tainted(IMPENDING_TERMINATION),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -121,6 +162,10 @@ pub struct NodeFacts {
     pub ready: ReadyCondition,
     /// Block labels, boxed: most nodes have none, and a node costs little.
     pub blocks: Option<Box<BlockLabels>>,
+    /// Maintenance and termination (interruption causes).
+    pub signals: NodeSignals,
+    /// `cloud.google.com/gke-spot=true`: a spot VM (simulated pools take it).
+    pub spot: bool,
 }
 
 impl NodeFacts {
@@ -152,6 +197,11 @@ impl NodeFacts {
                 observed_at,
             ),
             blocks: BlockLabels::from_labels(&node.metadata.labels).map(Box::new),
+            signals: signals::read(
+                |k| node.metadata.labels.get(k).map(String::as_str),
+                &node.spec.taints,
+            ),
+            spot: label(labels::SPOT).is_some_and(|v| v == "true"),
         }
     }
 
@@ -193,6 +243,54 @@ mod tests {
     }
 
     const GRACE: Duration = DEFAULT_UNKNOWN_GRACE;
+
+    #[test]
+    fn maintenance_and_termination_signals() {
+        let with = |labels: serde_json::Value, taints: serde_json::Value| {
+            let n: NodeObject = serde_json::from_value(json!({
+                "metadata": {"name": "n", "labels": labels},
+                "spec": {"taints": taints}
+            }))
+            .unwrap();
+            NodeFacts::from_object(&n, None, ts("2024-01-01T00:00:00Z")).signals
+        };
+        assert_eq!(with(json!({}), json!([])), NodeSignals::default());
+        let maint = NodeSignals {
+            maintenance: true,
+            terminating: false,
+        };
+        assert_eq!(
+            with(
+                json!({"cloud.google.com/scheduled-maintenance-time": "1700000000"}),
+                json!([])
+            ),
+            maint
+        );
+        assert_eq!(
+            with(
+                json!({"cloud.google.com/active-node-maintenance": "ONGOING"}),
+                json!([])
+            ),
+            maint
+        );
+        assert_eq!(
+            with(
+                json!({"cloud.google.com/active-node-maintenance": "DONE"}),
+                json!([])
+            ),
+            NodeSignals::default()
+        );
+        assert_eq!(
+            with(
+                json!({}),
+                json!([{"key": "cloud.google.com/impending-node-termination", "effect": "NoSchedule"}])
+            ),
+            NodeSignals {
+                maintenance: false,
+                terminating: true
+            }
+        );
+    }
 
     #[test]
     fn ready_and_not_ready() {

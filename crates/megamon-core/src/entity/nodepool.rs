@@ -114,7 +114,8 @@ pub fn expected_nodes_from_labels(node: &NodeFacts) -> Result<u64, TopologyError
 }
 
 /// Simulation mode: one pool per `cloud.google.com/gke-nodepool` value among TPU
-/// nodes; topology and accelerator from the first node (by name) of each pool.
+/// nodes; topology, accelerator and spot from the first node (by name) of
+/// each pool.
 pub fn simulated_pools<'a>(nodes: impl IntoIterator<Item = &'a NodeFacts>) -> Vec<NodePoolFacts> {
     let mut first: BTreeMap<&str, &NodeFacts> = BTreeMap::new();
     for node in nodes {
@@ -133,7 +134,7 @@ pub fn simulated_pools<'a>(nodes: impl IntoIterator<Item = &'a NodeFacts>) -> Ve
             tpu_topology: node.tpu_topology.clone().unwrap_or_default(),
             machine_type: SIMULATED_MACHINE_TYPE.to_string(),
             status: "RUNNING".to_string(),
-            spot: false,
+            spot: node.spot,
             accelerator: node.tpu_accelerator.clone().unwrap_or_default(),
         })
         .collect()
@@ -165,6 +166,8 @@ mod tests {
             jobset: None,
             ready: ReadyCondition::True,
             blocks: None,
+            signals: Default::default(),
+            spot: false,
         }
     }
 

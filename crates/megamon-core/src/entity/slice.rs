@@ -4,6 +4,7 @@
 use serde::Deserialize;
 
 use super::{Condition, ConditionStatus, ObjectMeta, labels};
+use crate::cause::{Cause, Why};
 use crate::topology::chips;
 use crate::upness::{Attrs, Upness};
 
@@ -37,6 +38,8 @@ pub struct SliceFacts {
     pub accelerator: String,
     pub topology: String,
     pub ready: ConditionStatus,
+    /// The `Ready` condition's reason and message (a cause's detail).
+    pub ready_detail: String,
     pub owner_kind: String,
     pub owner_name: String,
     pub owner_namespace: String,
@@ -50,6 +53,13 @@ impl From<&SliceObject> for SliceFacts {
             accelerator: s.spec.type_.clone(),
             topology: s.spec.topology.clone(),
             ready: ConditionStatus::of(&s.status.conditions, "Ready"),
+            ready_detail: s
+                .status
+                .conditions
+                .iter()
+                .find(|c| c.type_ == "Ready")
+                .map(Condition::explanation)
+                .unwrap_or_default(),
             owner_kind: label(labels::SLICE_OWNER_KIND),
             owner_name: label(labels::SLICE_OWNER_NAME),
             owner_namespace: label(labels::SLICE_OWNER_NAMESPACE),
@@ -121,6 +131,26 @@ impl SliceFacts {
         }
     }
 
+    /// Why the slice is down: deleted while its owner runs (`deleted`), or
+    /// its `Ready` condition.
+    pub fn why_down(&self, deleted: bool) -> Why {
+        if deleted {
+            return Why::new(Cause::SliceDeleted, "slice deleted while its owner runs");
+        }
+        let status = match self.ready {
+            ConditionStatus::True => "True",
+            ConditionStatus::False => "False",
+            ConditionStatus::Unknown => "Unknown",
+            ConditionStatus::Missing => "missing",
+        };
+        let mut detail = format!("Ready {status}");
+        if !self.ready_detail.is_empty() {
+            detail.push_str(": ");
+            detail.push_str(&self.ready_detail);
+        }
+        Why::new(Cause::SliceDegraded, detail)
+    }
+
     /// What is known of a deleted slice from upstream's slice → owner map
     /// alone (after a restart): its name and owner.
     pub fn remembered(name: &str, owner: &OwnerRef) -> SliceFacts {
@@ -129,6 +159,7 @@ impl SliceFacts {
             accelerator: String::new(),
             topology: String::new(),
             ready: ConditionStatus::Missing,
+            ready_detail: String::new(),
             owner_kind: owner.kind.clone(),
             owner_name: owner.name.clone(),
             owner_namespace: owner.namespace.clone(),
@@ -216,5 +247,20 @@ mod tests {
         assert_eq!(r.attrs.slice_name, "s9");
         assert_eq!(r.attrs.slice_owner_name, "js");
         assert!(!r.is_up(1.0));
+    }
+
+    #[test]
+    fn why_a_slice_is_down_names_its_ready_condition() {
+        let w = slice(Some("False")).why_down(false);
+        assert_eq!(
+            (w.cause, w.detail.as_str()),
+            (Cause::SliceDegraded, "Ready False: x")
+        );
+        let w = slice(None).why_down(false);
+        assert_eq!(w.detail, "Ready missing");
+        assert_eq!(
+            slice(Some("True")).why_down(true).cause,
+            Cause::SliceDeleted
+        );
     }
 }

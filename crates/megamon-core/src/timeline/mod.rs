@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 pub use event::{State, UpEvent};
 pub use summary::{Episode, ProvisioningState, Summary, episodes, summarize};
 
-use crate::cause::Why;
+use crate::cause::{Cause, CauseCounts, Why};
 use crate::upness::Attrs;
 
 /// What an observation did to a timeline.
@@ -105,11 +105,55 @@ impl Timeline {
         true
     }
 
-    /// Says why the last event happened (an interruption's cause).
-    pub fn annotate_last(&mut self, why: Why) {
-        if let Some(last) = self.events.pop() {
-            self.events.push(last.because(why));
+    /// The event that began the current down run, if that run is an
+    /// interruption (an unplanned down after up time, SPEC §3.1).
+    fn current_interruption(&self) -> Option<usize> {
+        let down_run = self.events.iter().rev().take_while(|e| !e.up).count();
+        let start = self.events.len().checked_sub(down_run)?;
+        let first = self.events.get(start)?;
+        (start > 0 && !first.expected_down).then_some(start)
+    }
+
+    /// Whether the current down run is an interruption with no cause, or
+    /// only `unknown`.
+    pub fn needs_cause(&self) -> bool {
+        self.current_interruption()
+            .is_some_and(|i| matches!(self.events[i].cause, None | Some(Cause::Unknown)))
+    }
+
+    /// Says why the current interruption happened, if [`Self::needs_cause`]
+    /// and `why` says more than what it has: what explains an interruption
+    /// may arrive after it (a JobSet's restart count goes up after its jobs
+    /// stop being ready). Whether it changed.
+    pub fn explain_interruption(&mut self, why: Why) -> bool {
+        if !self.needs_cause() {
+            return false;
         }
+        let Some(i) = self.current_interruption() else {
+            return false;
+        };
+        let event = &mut self.events[i];
+        if event.cause == Some(Cause::Unknown) && why.cause == Cause::Unknown {
+            return false;
+        }
+        *event = event.clone().because(why);
+        true
+    }
+
+    /// The last interruption or recovery.
+    pub fn last_episode(&self) -> Option<Episode> {
+        self.episodes().pop()
+    }
+
+    /// Its interruptions by cause.
+    pub fn causes(&self) -> CauseCounts {
+        self.episodes()
+            .into_iter()
+            .filter_map(|e| match e {
+                Episode::Interruption { cause, .. } => Some(cause),
+                Episode::Recovery { .. } => None,
+            })
+            .collect()
     }
 
     /// The interruptions and recoveries of this timeline, as the summary
@@ -171,9 +215,18 @@ impl Timeline {
     pub fn continue_with(&mut self, observed: &Timeline) {
         let after = self.events.last().map(|e| e.timestamp);
         for e in &observed.events {
-            if after.is_none_or(|t| e.timestamp > t) {
-                self.observe(e.state(), e.timestamp);
+            if after.is_none_or(|t| e.timestamp > t)
+                && self.observe(e.state(), e.timestamp).changed()
+            {
+                // The cause the observer recorded goes with its event.
+                if let (Some(last), Some(cause)) = (self.events.last_mut(), e.cause) {
+                    last.cause = Some(cause);
+                    last.detail.clone_from(&e.detail);
+                }
             }
+        }
+        if let Some(attrs) = &observed.attrs {
+            self.attrs = Some(attrs.clone());
         }
     }
 }
@@ -228,11 +281,16 @@ impl Timelines {
         self.by_key.get_mut(key).is_some_and(|t| t.set_attrs(attrs))
     }
 
-    /// See [`Timeline::annotate_last`].
-    pub fn annotate_last(&mut self, key: &str, why: Why) {
-        if let Some(t) = self.by_key.get_mut(key) {
-            t.annotate_last(why);
-        }
+    /// See [`Timeline::needs_cause`]; `false` for an entity without a timeline.
+    pub fn needs_cause(&self, key: &str) -> bool {
+        self.by_key.get(key).is_some_and(Timeline::needs_cause)
+    }
+
+    /// See [`Timeline::explain_interruption`].
+    pub fn explain_interruption(&mut self, key: &str, why: Why) -> bool {
+        self.by_key
+            .get_mut(key)
+            .is_some_and(|t| t.explain_interruption(why))
     }
 
     /// Forgets an entity that left the cluster. Returns whether it was known.
@@ -282,6 +340,55 @@ impl FromIterator<(String, Timeline)> for Timelines {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_an_interruption_gets_a_cause_and_unknown_is_refined_once() {
+        let t0 = ts("2024-01-01T00:00:00Z");
+        let later = |m| t0 + jiff::SignedDuration::from_mins(m);
+        let why = |c, d: &str| Why::new(c, d);
+        let mut t = Timeline::default();
+        t.observe(State::DOWN, t0);
+        // First sight: not an interruption.
+        assert!(!t.needs_cause());
+        assert!(!t.explain_interruption(why(Cause::Unknown, "")));
+        t.observe(State::UP, later(1));
+        t.observe(State::DOWN, later(2));
+        assert!(t.needs_cause());
+        assert!(t.explain_interruption(why(Cause::Unknown, "nothing seen")));
+        assert!(t.needs_cause());
+        assert!(!t.explain_interruption(why(Cause::Unknown, "still nothing")));
+        // A flag change inside the run keeps the run's first event as the interruption.
+        t.observe(State::DOWN.failed(), later(3));
+        assert!(t.explain_interruption(why(Cause::WorkloadFailed, "BackoffLimitExceeded")));
+        assert!(!t.needs_cause());
+        assert!(!t.explain_interruption(why(Cause::NodeDeleted, "too late")));
+        let e = &t.events()[2];
+        assert_eq!(e.cause, Some(Cause::WorkloadFailed));
+        assert_eq!(e.detail.as_deref(), Some("BackoffLimitExceeded"));
+        assert_eq!(t.events()[3].cause, None);
+        // A planned down is no interruption.
+        t.observe(State::UP, later(4));
+        t.observe(State::DOWN.planned(), later(5));
+        assert!(!t.needs_cause());
+    }
+
+    #[test]
+    fn continuing_a_timeline_keeps_the_observers_causes_and_attrs() {
+        let t0 = ts("2024-01-01T00:00:00Z");
+        let later = |m| t0 + jiff::SignedDuration::from_mins(m);
+        let mut stored = Timeline::default();
+        stored.observe(State::DOWN, t0);
+        stored.observe(State::UP, later(1));
+        let mut observed = stored.clone();
+        observed.observe(State::DOWN, later(2));
+        observed.explain_interruption(Why::new(Cause::Preemption, "1 of 4 spot nodes reclaimed"));
+        observed.set_attrs(&Attrs {
+            spot: true,
+            ..Attrs::default()
+        });
+        stored.continue_with(&observed);
+        assert_eq!(stored, observed);
+    }
 
     fn ts(s: &str) -> Timestamp {
         s.parse().unwrap()

@@ -3,6 +3,7 @@
 //! family is a new row (and its index), not a new arm in every match.
 
 use jiff::Timestamp;
+use megamon_core::cause::Why;
 use megamon_core::{EntityKind, Upness};
 
 use super::index::{Indexes, Touched, Warnings, jobsets, lws, node_pools, slices};
@@ -20,6 +21,10 @@ pub(crate) struct FamilyRule {
     pub keys: fn(&Indexes) -> Vec<String>,
     /// An entity's up-ness now; `None` when it does not exist (any more).
     pub upness: fn(&Indexes, &str, Timestamp, &mut Warnings) -> Option<Upness>,
+    /// Why an entity that is down (`upness`) is interrupted, from what the
+    /// indexes hold now; `None` when they do not say (the fleet then
+    /// records `unknown`).
+    pub cause: fn(&Indexes, &str, &Upness, Timestamp) -> Option<Why>,
     /// Its entities a change may have changed.
     pub touched: fn(&Indexes, &Touched) -> Vec<String>,
     /// Told when an entity is found gone, so its index can forget what it
@@ -40,6 +45,11 @@ impl std::fmt::Debug for FamilyRule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_tuple("FamilyRule").field(&self.kind).finish()
     }
+}
+
+/// For families whose indexes cannot tell why an entity is down.
+pub(crate) fn no_cause(_: &Indexes, _: &str, _: &Upness, _: Timestamp) -> Option<Why> {
+    None
 }
 
 /// For families whose index keeps nothing once an entity is gone.

@@ -22,6 +22,7 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use jiff::Timestamp;
+use megamon_core::cause::{Cause, Why};
 use megamon_core::entity::jobset::JobSetFacts;
 use megamon_core::entity::lws::LeaderWorkerSetFacts;
 use megamon_core::entity::node::NodeObject;
@@ -29,7 +30,10 @@ use megamon_core::entity::nodepool::NodePoolFacts;
 use megamon_core::entity::slice::{OwnerRef, SliceFacts};
 use megamon_core::report::ScheduledJob;
 use megamon_core::timeline::Observed;
-use megamon_core::{EntityKind, EntitySnapshot, FamilySnapshot, Snapshot, Timelines};
+use megamon_core::{
+    Attrs, EntityKind, EntitySnapshot, Episode, FamilySnapshot, Snapshot, Timeline, Timelines,
+    Upness,
+};
 
 use ended::Endings;
 use family::FamilyRule;
@@ -121,6 +125,30 @@ pub struct Fleet {
     /// Bumped by every change a snapshot would show (transitions, entities
     /// appearing or going, scheduling), so the engine knows when to publish.
     revision: u64,
+    /// Interruptions and recoveries recorded since last taken.
+    episodes: Vec<FleetEpisode>,
+}
+
+/// An interruption or a recovery just recorded, with the entity's labels:
+/// what the time-to-recover and time-between-interruptions histograms
+/// observe.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetEpisode {
+    pub kind: EntityKind,
+    pub episode: Episode,
+    pub attrs: Attrs,
+}
+
+/// What an interruption nothing explains records: `unknown`, with counts.
+fn unexplained(u: &Upness) -> Why {
+    let mut detail = format!("{} of {} ready", u.ready_count, u.expected_count);
+    if u.unknown_count > 0 {
+        detail.push_str(&format!(", {} unknown", u.unknown_count));
+    }
+    if !u.status.is_empty() {
+        detail.push_str(&format!("; status {}", u.status));
+    }
+    Why::new(Cause::Unknown, detail)
 }
 
 impl Fleet {
@@ -149,6 +177,7 @@ impl Fleet {
             warnings: Warnings::default(),
             transitions: 0,
             revision: 0,
+            episodes: Vec::new(),
         }
     }
 
@@ -204,6 +233,12 @@ impl Fleet {
     /// Transitions recorded since start (for logs and tests).
     pub fn transitions(&self) -> u64 {
         self.transitions
+    }
+
+    /// The interruptions and recoveries recorded since last taken, oldest
+    /// first.
+    pub fn take_episodes(&mut self) -> Vec<FleetEpisode> {
+        std::mem::take(&mut self.episodes)
     }
 
     /// Changes since start that a snapshot would show.
@@ -347,14 +382,21 @@ impl Fleet {
                 let state = u.state(threshold);
                 let observed = timelines.observe(key, state, at);
                 self.endings.seen(family.kind, key);
-                // Its labels, for when it is gone (the archive, reports).
-                if timelines.set_attrs(key, &u.attrs) {
+                let mut explained = None;
+                if !state.up && timelines.needs_cause(key) {
+                    let why =
+                        (family.cause)(&self.idx, key, &u, at).unwrap_or_else(|| unexplained(&u));
+                    if timelines.explain_interruption(key, why.clone()) {
+                        explained = Some(why);
+                    }
+                }
+                let attrs_changed = timelines.set_attrs(key, &u.attrs);
+                if observed.changed() || explained.is_some() || attrs_changed {
                     self.dirty.insert(family.kind);
                 }
                 if observed.changed() {
                     self.transitions += u64::from(observed != Observed::FlagsChanged);
                     self.revision += 1;
-                    self.dirty.insert(family.kind);
                     tracing::info!(
                         family = kind,
                         key,
@@ -364,9 +406,30 @@ impl Fleet {
                         ready = u.ready_count,
                         expected = u.expected_count,
                         unknown = u.unknown_count,
+                        cause = explained.as_ref().map(|w| w.cause.as_str()),
+                        detail = explained.as_ref().map(|w| w.detail.as_str()),
                         at = %at,
                         "transition"
                     );
+                } else if let Some(why) = &explained {
+                    self.revision += 1;
+                    tracing::info!(
+                        family = kind,
+                        key,
+                        cause = why.cause.as_str(),
+                        detail = why.detail.as_str(),
+                        "interruption explained"
+                    );
+                }
+                if let Observed::Transition { up } = observed
+                    && let Some(episode) = timelines.get(key).and_then(|t| t.last_episode())
+                    && matches!(episode, Episode::Recovery { .. }) == up
+                {
+                    self.episodes.push(FleetEpisode {
+                        kind: family.kind,
+                        episode,
+                        attrs: u.attrs.clone(),
+                    });
                 }
             }
             None => {
@@ -421,15 +484,13 @@ impl Fleet {
                 let Some(upness) = (family.upness)(&self.idx, &key, now, &mut self.warnings) else {
                     continue;
                 };
-                let summary = timelines
-                    .and_then(|t| t.get(&key))
-                    .map(|t| t.summarize(now))
-                    .unwrap_or_default();
+                let timeline = timelines.and_then(|t| t.get(&key));
                 entities.push(EntitySnapshot {
                     up: upness.is_up(threshold),
+                    summary: timeline.map(|t| t.summarize(now)).unwrap_or_default(),
+                    causes: timeline.map(Timeline::causes).unwrap_or_default(),
                     key,
                     upness,
-                    summary,
                 });
             }
             families.push(FamilySnapshot {

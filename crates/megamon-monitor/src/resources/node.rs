@@ -1,7 +1,7 @@
 //! core/v1 Nodes: the labels the rules read and the `Ready` condition only.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use megamon_core::entity::node::{NodeObject, NodeStatus};
+use megamon_core::entity::node::{NodeObject, NodeSpec, NodeStatus, signals};
 use megamon_core::entity::{Condition, labels};
 use serde::{Deserialize, Deserializer};
 
@@ -20,6 +20,9 @@ const NODE_LABELS: &[&str] = &[
     labels::TOPOLOGY_SUBBLOCK,
     labels::RESERVATION_BLOCKS,
     labels::RESERVATION_SUBBLOCKS,
+    labels::SPOT,
+    signals::SCHEDULED_MAINTENANCE,
+    signals::ACTIVE_MAINTENANCE,
 ];
 
 fn node_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
@@ -31,6 +34,9 @@ fn node_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
 pub struct NodeResource {
     #[serde(deserialize_with = "node_meta")]
     pub metadata: ObjectMeta,
+    /// Only its taints.
+    #[serde(default)]
+    pub spec: NodeSpec,
     #[serde(default)]
     pub status: NodeStatusLean,
 }
@@ -84,6 +90,7 @@ impl<'de> Deserialize<'de> for ConditionLean {
                     type_: "Ready".to_string(),
                     status: status.unwrap_or_default(),
                     last_transition_time: ltt,
+                    ..Condition::default()
                 });
                 Ok(ConditionLean { ready })
             }
@@ -104,6 +111,7 @@ impl From<NodeResource> for NodeObject {
     fn from(r: NodeResource) -> Self {
         NodeObject {
             metadata: core_meta(r.metadata),
+            spec: r.spec,
             status: NodeStatus {
                 conditions: r.status.conditions,
             },

@@ -152,6 +152,26 @@
       card("c-avail", "Availability", avail == null ? "–" : `${avail}<small>%</small>`, `${interruptions} interruption${interruptions === 1 ? "" : "s"} observed`);
   }
 
+  /** The fleet panel "Interruptions by cause": summed over the shown family. */
+  function renderCauses(all) {
+    const scoped = ui.family === "all" ? all : all.filter((r) => r.kind === ui.family);
+    const totals = {};
+    for (const r of scoped) {
+      for (const [cause, n] of Object.entries(r.entity.causes || {})) totals[cause] = (totals[cause] || 0) + n;
+    }
+    const list = Object.entries(totals).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+    const panel = $("causes-panel");
+    if (list.length === 0) { panel.hidden = true; return; }
+    panel.hidden = false;
+    const sum = list.reduce((t, [, n]) => t + n, 0);
+    const max = list[0][1];
+    $("causes-note").textContent = `· ${sum} interruption${sum === 1 ? "" : "s"}`;
+    $("causes").innerHTML = list.map(([cause, n]) =>
+      `<span class="cause-name" data-cause="${esc(cause)}">${esc(cause)}</span>` +
+      `<span class="cause-bar"><span style="width:${(100 * n / max).toFixed(1)}%"></span></span>` +
+      `<span class="cause-count" data-cause-count="${esc(cause)}">${n} · ${Math.round((100 * n) / sum)}%</span>`).join("");
+  }
+
   function renderTabs(all) {
     const kinds = ui.fleet.families.map((f) => f.kind);
     const tab = (kind, label, list) => {
@@ -223,6 +243,7 @@
     const all = rows(ui.fleet);
     renderTabs(all);
     renderCards(all);
+    renderCauses(all);
     renderTable(all);
     const n = all.length;
     $("foot-text").textContent = `${n} entit${n === 1 ? "y" : "ies"} · snapshot taken ${utc(Date.parse(ui.fleet.takenAt))} · refreshes every ${POLL_MS / 1000} s`;
@@ -280,7 +301,8 @@
     events.forEach((ev, i) => {
       if (i === 0) return;
       const tx = x(Date.parse(ev.ts)).toFixed(2);
-      const tip = `${ev.up ? "Came up" : ev.ed ? "Went down (planned)" : "Went down"}\n${utc(Date.parse(ev.ts))}`;
+      const why = ev.cause ? `\n${ev.cause}${ev.detail ? ": " + ev.detail : ""}` : "";
+      const tip = `${ev.up ? "Came up" : ev.ed ? "Went down (planned)" : "Went down"}\n${utc(Date.parse(ev.ts))}${why}`;
       out += `<line class="transition" x1="${tx}" x2="${tx}" y1="${BAR_Y - 4}" y2="${BAR_Y + BAR_H}" data-tip="${esc(tip)}"><title>${esc(tip)}</title></line>`;
     });
     return out + "</svg>";
@@ -364,14 +386,15 @@
         : prev && !prev.up ? (flags ? `Now ${flags}` : "No longer planned or failed")
         : flags ? `Down (${flags})` : "Down";
       const cls = ev.up ? "s-up" : ev.ed ? "s-planned" : ev.f ? "s-down" : i === 0 ? "s-prov" : "s-down";
-      return `<tr><td class="ts">${esc(utc(t).replace(" UTC", ""))}</td><td><span class="pill ${cls}">${esc(what)}</span></td><td>${human(Math.max(0, next - t) * 1e6)}${i + 1 === evs.length ? " so far" : ""}</td></tr>`;
+      const cause = ev.cause ? `<span class="cause-cell">${esc(ev.cause)}</span>${ev.detail ? `<div class="cause-detail">${esc(ev.detail)}</div>` : ""}` : "";
+      return `<tr><td class="ts">${esc(utc(t).replace(" UTC", ""))}</td><td><span class="pill ${cls}">${esc(what)}</span></td><td class="cause">${cause}</td><td>${human(Math.max(0, next - t) * 1e6)}${i + 1 === evs.length ? " so far" : ""}</td></tr>`;
     }).reverse();
     // Long-lived, flapping entities: the newest transitions are the useful ones.
     const MAX_ROWS = 100;
-    const more = evRows.length > MAX_ROWS ? `<tr><td colspan="3" class="more">… ${evRows.length - MAX_ROWS} earlier transitions (all in the <a href="${esc(apiPath(d.kind, d.key))}">API</a>)</td></tr>` : "";
+    const more = evRows.length > MAX_ROWS ? `<tr><td colspan="4" class="more">… ${evRows.length - MAX_ROWS} earlier transitions (all in the <a href="${esc(apiPath(d.kind, d.key))}">API</a>)</td></tr>` : "";
 
     html += `<h3>Transitions <span style="text-transform:none;font-weight:500">· newest first</span></h3>` +
-      `<table class="events" id="events"><thead><tr><th>Time (UTC)</th><th>Change</th><th>Lasted</th></tr></thead><tbody>${evRows.slice(0, MAX_ROWS).join("")}${more}</tbody></table>` +
+      `<table class="events" id="events"><thead><tr><th>Time (UTC)</th><th>Change</th><th>Cause</th><th>Lasted</th></tr></thead><tbody>${evRows.slice(0, MAX_ROWS).join("")}${more}</tbody></table>` +
       `<h3>Attributes</h3><div class="kv-grid">${kv}</div>`;
     $("drawer-body").innerHTML = html;
   }

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
+use megamon_core::cause::{Cause, Why};
 use megamon_core::report::ScheduledJob;
 use megamon_core::{
     Attrs, EntityKind, EntitySnapshot, FamilySnapshot, Snapshot, Timeline, UpEvent, Upness,
@@ -32,6 +33,8 @@ struct Entity {
     first_seen_minutes_ago: i64,
     steps: &'static [(i64, bool, bool)],
     status: &'static str,
+    /// The causes of its interruptions, in order.
+    causes: &'static [(Cause, &'static str)],
 }
 
 fn build(kind: EntityKind, taken_at: Timestamp, entities: Vec<Entity>, fleet: &mut Fleet) {
@@ -51,6 +54,19 @@ fn build(kind: EntityKind, taken_at: Timestamp, entities: Vec<Entity>, fleet: &m
                 timestamp: first + SignedDuration::from_mins(minutes),
                 cause: None,
                 detail: None,
+            })
+            .collect();
+        // Each interruption (an unplanned down after up) gets the next cause.
+        let mut causes = e.causes.iter();
+        let events: Vec<UpEvent> = events
+            .iter()
+            .enumerate()
+            .map(|(i, ev)| {
+                let interruption = i > 0 && !ev.up && !ev.expected_down && events[i - 1].up;
+                match interruption.then(|| causes.next()).flatten() {
+                    Some(&(cause, detail)) => ev.clone().because(Why::new(cause, detail)),
+                    None => ev.clone(),
+                }
             })
             .collect();
         let timeline = Timeline::from_events(events);
@@ -75,6 +91,7 @@ fn build(kind: EntityKind, taken_at: Timestamp, entities: Vec<Entity>, fleet: &m
             },
             up: last.up,
             summary: timeline.summarize(taken_at),
+            causes: timeline.causes(),
         });
         fleet.timelines.insert((kind, e.key.to_string()), timeline);
     }
@@ -155,6 +172,13 @@ pub fn realistic_fleet(taken_at: Timestamp) -> Fleet {
                     (2 * DAY + 309, true, false),
                 ],
                 status: "",
+                causes: &[
+                    (
+                        Cause::NodeNotReady,
+                        "1 of 32 nodes NotReady: gke-v5p-node-17",
+                    ),
+                    (Cause::WorkloadRestart, "restarts 1 → 2; 3 of 4 jobs ready"),
+                ],
             },
             Entity {
                 key: "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
@@ -170,6 +194,7 @@ pub fn realistic_fleet(taken_at: Timestamp) -> Fleet {
                 first_seen_minutes_ago: 20 * 60,
                 steps: &[(0, false, false), (6, true, false), (17 * 60, false, true)],
                 status: "Completed",
+                causes: &[],
             },
             Entity {
                 key: "c3d4e5f6-a7b8-4c9d-8e0f-1a2b3c4d5e6f",
@@ -189,6 +214,10 @@ pub fn realistic_fleet(taken_at: Timestamp) -> Fleet {
                     (8 * 60 + 20, false, false),
                 ],
                 status: "Failed",
+                causes: &[(
+                    Cause::WorkloadFailed,
+                    "FailedJobs: jobset failed due to job failure",
+                )],
             },
             Entity {
                 key: "0d1e2f3a-4b5c-4d6e-8f7a-8b9c0d1e2f3a",
@@ -204,6 +233,7 @@ pub fn realistic_fleet(taken_at: Timestamp) -> Fleet {
                 first_seen_minutes_ago: 7,
                 steps: &[(0, false, false)],
                 status: "",
+                causes: &[],
             },
         ],
         &mut fleet,
@@ -226,6 +256,10 @@ pub fn realistic_fleet(taken_at: Timestamp) -> Fleet {
                     (2 * DAY + 349, true, false),
                 ],
                 status: "RUNNING",
+                causes: &[(
+                    Cause::Maintenance,
+                    "1 of 32 nodes under maintenance: gke-pool-a-9",
+                )],
             },
             Entity {
                 key: "pool-b",
@@ -240,6 +274,13 @@ pub fn realistic_fleet(taken_at: Timestamp) -> Fleet {
                     (2 * DAY - 35, false, false),
                 ],
                 status: "RECONCILING",
+                causes: &[
+                    (Cause::Preemption, "2 of 4 spot nodes reclaimed (deleted)"),
+                    (
+                        Cause::Preemption,
+                        "1 of 4 nodes being terminated: gke-pool-b-2",
+                    ),
+                ],
             },
             Entity {
                 key: "pool-c",
@@ -252,6 +293,7 @@ pub fn realistic_fleet(taken_at: Timestamp) -> Fleet {
                     (DAY + 270, false, true),
                 ],
                 status: "STOPPING",
+                causes: &[],
             },
             Entity {
                 key: "pool-d",
@@ -260,6 +302,7 @@ pub fn realistic_fleet(taken_at: Timestamp) -> Fleet {
                 first_seen_minutes_ago: 2 * DAY + 600,
                 steps: &[(0, false, false), (0, true, false)],
                 status: "RUNNING",
+                causes: &[],
             },
         ],
         &mut fleet,
@@ -286,6 +329,10 @@ pub fn realistic_fleet(taken_at: Timestamp) -> Fleet {
                     (DAY + 228, true, false),
                 ],
                 status: "",
+                causes: &[(
+                    Cause::SliceDegraded,
+                    "Ready False: Degraded: 2 chips unhealthy",
+                )],
             },
             Entity {
                 key: "slice-moe-ablation-0",
@@ -300,6 +347,7 @@ pub fn realistic_fleet(taken_at: Timestamp) -> Fleet {
                 first_seen_minutes_ago: 7,
                 steps: &[(0, false, false)],
                 status: "",
+                causes: &[],
             },
         ],
         &mut fleet,

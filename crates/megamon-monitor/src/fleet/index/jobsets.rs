@@ -1,5 +1,7 @@
 //! JobSets (SPEC §2.1) and the nodes provisioned for them (SPEC §2.2).
 
+use jiff::Timestamp;
+use megamon_core::cause::Why;
 use megamon_core::entity::blocks::BlockScope;
 use megamon_core::entity::jobset::JobSetFacts;
 use megamon_core::{EntityKind, Upness};
@@ -19,6 +21,9 @@ impl Workload for JobSetFacts {
     }
     fn name(&self) -> &str {
         &self.name
+    }
+    fn carry_from(&mut self, previous: &Self) {
+        JobSetFacts::carry_from(self, previous);
     }
 }
 
@@ -55,6 +60,29 @@ impl Indexes {
     }
 }
 
+impl Indexes {
+    /// Why a JobSet is down: what it says itself (failed, suspended,
+    /// restarting), then a pool of its nodes in error, then its nodes: those
+    /// provisioned for it, else those its leader pods run on. With
+    /// `expected_nodes` (the JobSet-nodes family) nodes it lacks count as
+    /// deleted.
+    fn jobset_why(&self, uid: &str, expected_nodes: bool, now: Timestamp) -> Option<Why> {
+        let js = self.jobsets.get(uid)?;
+        if let Some(why) = js.why_down() {
+            return Some(why);
+        }
+        let spot = js.replicated_jobs.iter().any(|r| r.spot);
+        let mut nodes = self.nodes.jobset_member_names(&js.namespace, &js.name);
+        if nodes.is_empty() && !expected_nodes {
+            nodes = self.leader_pods.nodes_of_jobset(&js.namespace, &js.name);
+        }
+        // Missing nodes count only where the family counts nodes.
+        let expected = expected_nodes.then(|| js.expected_nodes());
+        self.pool_error_of(&nodes)
+            .or_else(|| self.nodes.explain(nodes, expected, spot, now))
+    }
+}
+
 fn warn_topology(js: &JobSetFacts, warnings: &mut Warnings) {
     for problem in js.topology_errors() {
         warnings.once(
@@ -80,6 +108,7 @@ pub(crate) const JOBSETS: FamilyRule = FamilyRule {
         let js = idx.jobsets.get(uid)?;
         Some(idx.jobset_upness(js, js.upness()))
     },
+    cause: |idx, uid, _, now| idx.jobset_why(uid, false, now),
     touched: |_, t| t.jobsets.iter().cloned().collect(),
     gone: nothing_to_forget,
 };
@@ -94,6 +123,7 @@ pub(crate) const JOBSET_NODES: FamilyRule = FamilyRule {
         let counts = idx.nodes.jobset_counts(&js.namespace, &js.name, now);
         Some(idx.jobset_upness(js, js.nodes_upness(counts)))
     },
+    cause: |idx, uid, _, now| idx.jobset_why(uid, true, now),
     touched: |idx, t| {
         let by_name = t
             .jobset_names

@@ -5,7 +5,7 @@ use megamon_core::entity::lws::LeaderWorkerSetFacts;
 
 use super::workloads::{Workload, WorkloadIndex};
 use super::{Indexes, Touched, Warnings};
-use crate::fleet::family::{FamilyRule, nothing_to_forget};
+use crate::fleet::family::{FamilyRule, no_cause, nothing_to_forget};
 use crate::fleet::{Change, Source};
 
 impl Workload for LeaderWorkerSetFacts {
@@ -58,6 +58,7 @@ pub(crate) const LEADER_WORKER_SETS: FamilyRule = FamilyRule {
     sources: |_| &[Source::LeaderWorkerSets],
     keys: |idx| idx.lws.uids().map(str::to_string).collect(),
     upness: |idx, uid, _, _| idx.lws.get(uid).map(LeaderWorkerSetFacts::upness),
+    cause: no_cause,
     touched: |_, t| t.lws.iter().cloned().collect(),
     gone: nothing_to_forget,
 };

@@ -1,9 +1,10 @@
 //! TPU node pools (SPEC §2.3): from the GKE API, or in simulation inferred
 //! from node labels (SPEC §5). Their nodes are in the node index.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use megamon_core::EntityKind;
+use megamon_core::cause::{Cause, Why};
 use megamon_core::entity::blocks::{BlockLabels, BlockScope};
 use megamon_core::entity::nodepool::{NodePoolFacts, simulated_pools};
 
@@ -51,6 +52,17 @@ impl Indexes {
         }
     }
 
+    /// A GKE pool in error among the pools of `nodes`, as a cause.
+    pub fn pool_error_of(&self, nodes: &[&str]) -> Option<Why> {
+        let pools: BTreeSet<&str> = nodes
+            .iter()
+            .filter_map(|n| self.nodes.get(n)?.node_pool.as_deref())
+            .collect();
+        pools
+            .into_iter()
+            .find_map(|name| pool_error(&self.pool(name)?))
+    }
+
     pub fn pool_exists(&self, name: &str) -> bool {
         if self.settings.simulated_pools {
             self.nodes.pool_members(name).next().is_some()
@@ -58,6 +70,15 @@ impl Indexes {
             self.node_pools.from_api.contains_key(name)
         }
     }
+}
+
+fn pool_error(pool: &NodePoolFacts) -> Option<Why> {
+    pool.is_failed().then(|| {
+        Why::new(
+            Cause::PoolError,
+            format!("node pool {} is {}", pool.name, pool.status),
+        )
+    })
 }
 
 pub(crate) const NODE_POOLS: FamilyRule = FamilyRule {
@@ -92,6 +113,17 @@ pub(crate) const NODE_POOLS: FamilyRule = FamilyRule {
                 None
             }
         }
+    },
+    cause: |idx, name, upness, now| {
+        let pool = idx.pool(name)?;
+        pool_error(&pool).or_else(|| {
+            idx.nodes.explain(
+                idx.nodes.pool_member_names(name),
+                Some(upness.expected_count),
+                pool.spot,
+                now,
+            )
+        })
     },
     touched: |_, t| t.pools.iter().cloned().collect(),
     gone: nothing_to_forget,

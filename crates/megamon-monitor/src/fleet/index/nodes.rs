@@ -5,6 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use jiff::Timestamp;
+use megamon_core::cause::{DownNode, Why, explain_nodes};
 use megamon_core::entity::blocks::BlockLabels;
 use megamon_core::entity::node::{NodeFacts, NodeObject, Readiness};
 use megamon_core::upness::Counts;
@@ -147,6 +148,57 @@ impl NodeIndex {
     pub fn jobset_counts(&self, namespace: &str, name: &str, now: Timestamp) -> Counts {
         let key = (namespace.to_string(), name.to_string());
         self.counts(self.jobset_members.get(&key).into_iter().flatten(), now)
+    }
+
+    /// Why an entity whose nodes are `names` is down, from those nodes (see
+    /// [`explain_nodes`]); `expected` nodes when their number is known, so
+    /// that the missing ones count as deleted.
+    pub fn explain<'a>(
+        &self,
+        names: impl IntoIterator<Item = &'a str>,
+        expected: Option<u64>,
+        spot: bool,
+        now: Timestamp,
+    ) -> Option<Why> {
+        let mut present = 0u64;
+        let mut down = Vec::new();
+        for name in names {
+            let Some(node) = self.nodes.get(name) else {
+                continue;
+            };
+            present += 1;
+            let unknown = match node.ready.readiness(now, self.grace) {
+                Readiness::Ready => continue,
+                Readiness::Unknown => true,
+                Readiness::NotReady => false,
+            };
+            down.push(DownNode {
+                name: &node.name,
+                unknown,
+                signals: node.signals,
+            });
+        }
+        explain_nodes(down, present, expected.unwrap_or(present), spot)
+    }
+
+    /// The names of a pool's TPU nodes.
+    pub fn pool_member_names(&self, pool: &str) -> impl Iterator<Item = &str> {
+        self.pool_members
+            .get(pool)
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+    }
+
+    /// The names of the nodes provisioned for a JobSet.
+    pub fn jobset_member_names(&self, namespace: &str, name: &str) -> Vec<&str> {
+        let key = (namespace.to_string(), name.to_string());
+        self.jobset_members
+            .get(&key)
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect()
     }
 
     /// A pool's TPU nodes, by name.

@@ -136,6 +136,10 @@ pub(crate) const SLICES: FamilyRule = FamilyRule {
         }
         Some(upness)
     },
+    cause: |idx, name, _, _| match idx.slices.live.get(name) {
+        Some(slice) => Some(slice.why_down(false)),
+        None => Some(idx.slices.deleted.get(name)?.why_down(true)),
+    },
     touched: |idx, t| {
         let mut keys: Vec<String> = t.slices.iter().cloned().collect();
         if !t.owners.is_empty() {

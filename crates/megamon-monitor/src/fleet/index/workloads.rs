@@ -15,6 +15,10 @@ pub(crate) trait Workload {
     fn namespace(&self) -> &str;
     fn name(&self) -> &str;
 
+    /// Keeps what only a sequence of versions shows, from the workload's
+    /// previous version (a JobSet's restart).
+    fn carry_from(&mut self, _previous: &Self) {}
+
     fn owner_ref(&self) -> OwnerRef {
         OwnerRef {
             kind: Self::KIND.to_string(),
@@ -61,14 +65,18 @@ impl<T: Workload> WorkloadIndex<T> {
                 }
             }
             Change::Reset(all) => {
-                for (uid, w) in self.by_uid.drain() {
+                let mut previous = std::mem::take(&mut self.by_uid);
+                for (uid, w) in &previous {
                     owners.insert(w.owner_ref());
-                    uids.insert(uid);
+                    uids.insert(uid.clone());
                 }
                 self.uids.clear();
-                for w in all {
+                for mut w in all {
                     uids.insert(w.uid().to_string());
                     owners.insert(w.owner_ref());
+                    if let Some(before) = previous.remove(w.uid()) {
+                        w.carry_from(&before);
+                    }
                     uids.extend(self.insert(w));
                 }
             }
@@ -77,7 +85,10 @@ impl<T: Workload> WorkloadIndex<T> {
 
     /// Returns the uid of a workload of the same name it replaced: two
     /// cannot coexist, so the old one's deletion was missed or is late.
-    fn insert(&mut self, w: T) -> Option<String> {
+    fn insert(&mut self, mut w: T) -> Option<String> {
+        if let Some(before) = self.by_uid.get(w.uid()) {
+            w.carry_from(before);
+        }
         let name = (w.namespace().to_string(), w.name().to_string());
         let replaced = self
             .uids

@@ -10,6 +10,7 @@ use serde_json::json;
 
 use super::*;
 
+mod causes;
 mod ended;
 mod jobsets;
 mod lws;

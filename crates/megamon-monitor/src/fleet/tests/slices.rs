@@ -105,6 +105,23 @@ fn slice_repair_failure_delete_recreate_is_one_interruption_and_one_recovery() {
 }
 
 #[test]
+fn a_degraded_slice_records_its_ready_reason() {
+    use megamon_core::cause::Cause;
+    let mut f = slice_fleet();
+    f.apply_slices(Change::Apply(owned_slice("s1", "js-u1", "True")), t(1));
+    let mut degraded = owned_slice("s1", "js-u1", "False");
+    degraded.ready_detail = "Degraded: 2 chips unhealthy".into();
+    f.apply_slices(Change::Apply(degraded), t(2));
+    let e = slice_entity(&mut f, "s1", t(3)).unwrap();
+    assert_eq!(e.causes.get(Cause::SliceDegraded), 1);
+    let timeline = f.timelines(EntityKind::Slices).unwrap().get("s1").unwrap();
+    assert_eq!(
+        timeline.events()[2].detail.as_deref(),
+        Some("Ready False: Degraded: 2 chips unhealthy")
+    );
+}
+
+#[test]
 fn a_slice_deleted_while_up_is_an_interruption_and_stays_down() {
     let mut f = slice_fleet();
     f.apply_slices(Change::Apply(owned_slice("s1", "js-u1", "True")), t(1));
@@ -112,6 +129,7 @@ fn a_slice_deleted_while_up_is_an_interruption_and_stays_down() {
     let e = slice_entity(&mut f, "s1", t(100)).unwrap();
     assert!(!e.up && !e.upness.expected_down);
     assert_eq!(e.summary.interruption_count, 1);
+    assert_eq!(e.causes.get(megamon_core::cause::Cause::SliceDeleted), 1);
     assert_eq!(e.summary.down_time.as_secs(), 95);
     // The owner completes: the deleted slice goes for good.
     let done = json!([{"type": "Completed", "status": "True"}]);
