@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
+use crate::cause::CauseCounts;
 use crate::duration::elapsed;
 use crate::timeline::{Episode, Summary, UpEvent, episodes, summarize};
 
@@ -106,6 +107,24 @@ pub fn summarize_window(
     s.provisioning_state = whole.provisioning_state;
     s.provisioning_duration = whole.provisioning_duration;
     Some(s)
+}
+
+/// The causes of the interruptions of `events` inside `window` (the ones
+/// [`summarize_window`] counts): they add up to its interruption count.
+pub fn causes_in_window(events: &[UpEvent], window: &Window) -> CauseCounts {
+    let mut counts = CauseCounts::default();
+    if events.first().is_none_or(|e| e.up) {
+        return counts;
+    }
+    for episode in episodes(events) {
+        if let Episode::Interruption { at, cause, .. } = episode
+            && window.since.is_none_or(|since| at > since)
+            && at <= window.until
+        {
+            counts.add(cause);
+        }
+    }
+    counts
 }
 
 /// A timeline and when the entity's life ends (for its last state).
@@ -270,6 +289,29 @@ mod tests {
         let s = summarize_window(&events, None, &w).unwrap();
         assert_eq!(s.provisioning_state.as_str(), "success");
         assert_eq!(s.provisioning_duration, m(10));
+    }
+
+    #[test]
+    fn causes_inside_the_window_add_up_to_its_interruptions() {
+        use crate::cause::{Cause, Why};
+        let mut events = flapping();
+        events[2] = UpEvent::down(t(40)).because(Why::new(Cause::Preemption, "spot VM reclaimed"));
+        events[4] = UpEvent::down(t(80)).because(Why::new(Cause::Maintenance, ""));
+        let second_half = Window {
+            since: Some(t(60)),
+            until: t(120),
+        };
+        let c = causes_in_window(&events, &second_half);
+        assert_eq!((c.get(Cause::Maintenance), c.total()), (1, 1));
+        let all = Window::until(t(120));
+        let c = causes_in_window(&events, &all);
+        assert_eq!(c.get(Cause::Preemption), 1);
+        assert_eq!(
+            c.total(),
+            summarize_window(&events, None, &all)
+                .unwrap()
+                .interruption_count
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod check_config;
 mod cli;
 mod demo;
+mod history_report;
 mod logging;
 mod monitor;
 mod percentiles;
