@@ -21,7 +21,9 @@ use megamon_store::{HistoryStore, Layout, StoreError};
 use serde::Serialize;
 
 use crate::check_config::EXIT_BAD_INPUT;
-use crate::report::{Format, ReportArgs, aligned, causes_cell, csv_field, mean_or_dash, state};
+use crate::report::{
+    Format, ReportArgs, aligned, causes_cell, causes_table, csv_field, mean_or_dash, state,
+};
 
 /// How many clusters are read at once.
 const CONCURRENT_CLUSTERS: usize = 8;
@@ -484,6 +486,13 @@ fn table(fleet: &Fleet, query: &Query) -> String {
     } else {
         out.push_str(&aligned(&cells));
     }
+    let mut by_cause = BTreeMap::new();
+    for (_, r) in lines(fleet) {
+        for (cause, n) in r.causes.iter() {
+            *by_cause.entry((r.kind, cause)).or_default() += n;
+        }
+    }
+    out.push_str(&causes_table(by_cause));
     if let Fleet::Many(clusters) = fleet {
         let r = rollup(clusters);
         if !r.is_empty() {

@@ -324,6 +324,13 @@ fn table(histories: &[KindHistory], now: Timestamp) -> String {
         return format!("no stored timelines as of {now}\n");
     }
     let mut out = aligned(&lines);
+    out.push_str(&causes_table(by_cause));
+    out
+}
+
+/// The table's "Interruptions by cause" section (empty without any).
+pub(crate) fn causes_table(by_cause: BTreeMap<(EntityKind, Cause), u64>) -> String {
+    let mut out = String::new();
     if !by_cause.is_empty() {
         // Most frequent first within each kind.
         let mut causes: Vec<((EntityKind, Cause), u64)> = by_cause.into_iter().collect();

@@ -213,6 +213,20 @@ fn many_clusters_table_and_csv_carry_a_cluster_column() {
         table.contains("\nus-east  jobsets  js-done  ended"),
         "{table}"
     );
+    // Causes of the interruptions inside the window, over every cluster.
+    let causes = table
+        .split("\nInterruptions by cause\n")
+        .nth(1)
+        .expect("a causes section");
+    for cause in ["maintenance", "node-not-ready", "preemption"] {
+        assert!(
+            causes
+                .lines()
+                .any(|l| l.starts_with(&format!("jobsets  {cause}"))
+                    && l.split_whitespace().nth(2) == Some("1")),
+            "{cause}: {table}"
+        );
+    }
     // The roll-up follows: availability 85.19%, MTTR 26m40s, MTBI 1h55m0s.
     let fleet = table
         .lines()
