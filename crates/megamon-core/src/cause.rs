@@ -154,7 +154,7 @@ pub struct NodeSignals {
 #[derive(Debug, Clone, Copy)]
 pub struct DownNode<'a> {
     pub name: &'a str,
-    /// `Unknown` within its grace period, rather than `NotReady`.
+    /// Its Ready condition is `Unknown` (or missing), rather than `False`.
     pub unknown: bool,
     pub signals: NodeSignals,
 }

@@ -5,6 +5,7 @@
 
 pub mod rng;
 pub mod scenario;
+pub mod story;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -127,13 +128,6 @@ pub async fn run(
             source,
         })?;
     let client = kube::Client::try_from(client_config)?;
-    let scenario = tokio::spawn(scenario::drive(
-        client,
-        options.random_seed,
-        options.speed,
-        options.slices,
-    ));
-
     let kc = options.kubeconfig_out.display();
     println!(
         "MegaMon demo is running (random seed {}, speed {}x).",
@@ -143,7 +137,17 @@ pub async fn run(
     println!("  metrics:    http://{addr}/metrics");
     println!("  kubeconfig: {kc}");
     println!("              KUBECONFIG={kc} kubectl get jobsets,leaderworkersets,nodes");
-    println!("Every family shows within 30 s. Press Ctrl-C to stop.");
+    println!(
+        "Every family shows within 30 s; the web view names the cause of each interruption. \
+         Press Ctrl-C to stop (--verbose logs every transition)."
+    );
+    let scenario = tokio::spawn(scenario::drive(
+        client,
+        options.random_seed,
+        options.speed,
+        options.slices,
+        story::Story::stdout(),
+    ));
 
     shutdown.await;
     scenario.abort();

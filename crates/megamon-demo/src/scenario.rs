@@ -2,8 +2,9 @@
 //! of the simulator, the way real controllers would drive it. Each node pool
 //! runs a loop: a JobSet is created, nodes join, the leader pod lands, the
 //! JobSet becomes ready, runs, is interrupted (a node NotReady or Unknown, a
-//! spot preemption, a degraded slice), recovers, completes and is deleted; then
-//! the next one starts. Beside them an inference LeaderWorkerSet serves: it
+//! spot preemption, node maintenance, a JobSet restart, a degraded slice),
+//! recovers, completes (or now and then fails) and is deleted; then the next
+//! one starts. Beside them an inference LeaderWorkerSet serves: it
 //! rolls an update now and then (planned) and sometimes loses a group (an
 //! interruption). Durations come from a seeded generator and are divided by
 //! `speed`.
@@ -17,6 +18,7 @@ use megamon_core::entity::labels;
 use serde_json::{Value, json};
 
 use crate::rng::Rng;
+use crate::story::Story;
 
 /// One node pool of the demo fleet.
 #[derive(Debug, Clone)]
@@ -62,6 +64,14 @@ pub const FLEET: [PoolSpec; 4] = [
 ];
 
 const NAMESPACE: &str = "default";
+/// The taint GKE puts on a node whose VM is about to be reclaimed.
+const TERMINATION_TAINT: &str = "cloud.google.com/impending-node-termination";
+/// The taint of every GKE TPU node.
+static TPU_TAINT: std::sync::LazyLock<Value> = std::sync::LazyLock::new(
+    || json!({"key": "google.com/tpu", "value": "present", "effect": "NoSchedule"}),
+);
+/// GKE's label on a node with a scheduled host maintenance.
+const MAINTENANCE_LABEL: &str = "cloud.google.com/scheduled-maintenance-time";
 /// Where the inference LeaderWorkerSet runs.
 const SERVING_NAMESPACE: &str = "default";
 
@@ -71,6 +81,11 @@ enum Disruption {
     NodeNotReady,
     NodesUnknown,
     SpotPreemption,
+    /// A node labelled for maintenance goes NotReady (GKE's MaintenanceEvent).
+    Maintenance,
+    /// The JobSet controller restarts the JobSet: `status.restarts` goes up
+    /// and its jobs are not ready for a while; nodes and slices stay fine.
+    WorkloadRestart,
     SliceDegraded,
     /// The slice is deleted and made again while its JobSet runs
     /// (upstream's "slice repair").
@@ -177,8 +192,8 @@ fn ready_condition(status: &str) -> Value {
     ])
 }
 
-/// Runs the fleet until the task is dropped.
-pub async fn drive(client: Client, seed: u64, speed: f64, slices: bool) {
+/// Runs the fleet until the task is dropped, telling each step to `story`.
+pub async fn drive(client: Client, seed: u64, speed: f64, slices: bool, story: Story) {
     let cluster = Cluster::new(client);
     let mut rng = Rng::new(seed);
     let mut tasks = Vec::new();
@@ -194,6 +209,8 @@ pub async fn drive(client: Client, seed: u64, speed: f64, slices: bool) {
             // completed JobSet.
             quick_start: index == 0,
             start_delay: index as f64 * 1.5,
+            restarts: 0,
+            story: story.clone(),
         };
         tasks.push(tokio::spawn(actor.run()));
     }
@@ -201,6 +218,7 @@ pub async fn drive(client: Client, seed: u64, speed: f64, slices: bool) {
         cluster: cluster.clone(),
         rng: rng.fork(),
         speed,
+        story,
     };
     tasks.push(tokio::spawn(serving.run()));
     for t in tasks {
@@ -216,6 +234,9 @@ struct PoolActor {
     slices: bool,
     quick_start: bool,
     start_delay: f64,
+    /// The current JobSet's `status.restarts`.
+    restarts: u64,
+    story: Story,
 }
 
 impl PoolActor {
@@ -258,7 +279,7 @@ impl PoolActor {
         json!({
             "apiVersion": "v1", "kind": "Node",
             "metadata": {"name": self.node_name(i), "labels": labels_map},
-            "spec": {"taints": [{"key": "google.com/tpu", "value": "present", "effect": "NoSchedule"}]},
+            "spec": {"taints": [TPU_TAINT.clone()]},
             "status": {"conditions": ready_condition("True"),
                        "capacity": {"google.com/tpu": "4", "cpu": "224", "memory": "400Gi"}}
         })
@@ -289,6 +310,7 @@ impl PoolActor {
 
     async fn set_jobset(&self, name: &str, ready: u64, succeeded: u64, conditions: Value) {
         let mut status = json!({
+            "restarts": self.restarts,
             "replicatedJobsStatus": [{"name": "workers", "ready": ready, "succeeded": succeeded,
                                       "failed": 0, "active": ready, "suspended": 0}],
             "conditions": conditions,
@@ -372,7 +394,13 @@ impl PoolActor {
                 "{}-train-{generation}",
                 self.pool.name.trim_start_matches("tpu-")
             );
-            tracing::info!(jobset = %js, pool = self.pool.name, "demo: new JobSet");
+            let pool = self.pool.name;
+            tracing::debug!(jobset = %js, pool, "demo: new JobSet");
+            self.story.tell(format!(
+                "{pool}: JobSet {js} created, {} nodes joining",
+                self.pool.nodes
+            ));
+            self.restarts = 0;
             create(&self.cluster.jobsets, "create jobset", self.jobset(&js)).await;
             self.create_slice(&js).await;
             self.provision(&js).await;
@@ -387,6 +415,7 @@ impl PoolActor {
             self.sleep(1.0).await;
             self.set_jobset(&js, 1, 0, json!([])).await;
             self.set_slice(&js, "True").await;
+            self.story.tell(format!("{pool}: {js} running"));
 
             let interruptions = if self.quick_start {
                 1
@@ -408,9 +437,15 @@ impl PoolActor {
                 self.rng.range(3.0, 8.0)
             };
             self.sleep(tail).await;
-            let done = json!([{"type": "Completed", "status": "True", "reason": "AllJobsCompleted",
-                "message": "jobset completed successfully", "lastTransitionTime": jiff::Timestamp::now().to_string()}]);
-            self.set_jobset(&js, 0, 1, done).await;
+            // One run in four (after the first) ends in a failure.
+            if !self.quick_start && self.rng.below(4) == 0 {
+                self.fail(&js).await;
+            } else {
+                let done = json!([{"type": "Completed", "status": "True", "reason": "AllJobsCompleted",
+                    "message": "jobset completed successfully", "lastTransitionTime": jiff::Timestamp::now().to_string()}]);
+                self.set_jobset(&js, 0, 1, done).await;
+                self.story.tell(format!("{pool}: {js} completed"));
+            }
             let linger = if self.quick_start {
                 6.0
             } else {
@@ -427,10 +462,24 @@ impl PoolActor {
             if self.slices {
                 delete(&self.cluster.slices, "delete slice", &js).await;
             }
+            self.story.tell(format!("{pool}: {js} deleted"));
             self.quick_start = false;
             let gap = self.rng.range(1.0, 3.0);
             self.sleep(gap).await;
         }
+    }
+
+    /// The JobSet fails for good: its `Failed` condition, as the JobSet
+    /// controller sets it when a job exhausts its retries.
+    async fn fail(&self, js: &str) {
+        let now = jiff::Timestamp::now().to_string();
+        let failed = json!([{"type": "Failed", "status": "True", "reason": "FailedJobs",
+            "message": "jobset failed due to job failure", "lastTransitionTime": now}]);
+        self.set_jobset(js, 0, 0, failed).await;
+        let status = json!({"terminalState": "Failed"});
+        patch_status(&self.cluster.jobsets, "jobset status", js, status).await;
+        self.story
+            .tell(format!("{}: {js} failed (FailedJobs)", self.pool.name));
     }
 
     async fn interrupt(&mut self, js: &str) {
@@ -439,42 +488,65 @@ impl PoolActor {
         } else if self.quick_start {
             Disruption::NodeNotReady
         } else {
-            match self.rng.below(if self.slices { 4 } else { 2 }) {
+            match self.rng.below(if self.slices { 6 } else { 4 }) {
                 0 => Disruption::NodeNotReady,
                 1 => Disruption::NodesUnknown,
-                2 => Disruption::SliceDegraded,
+                2 => Disruption::Maintenance,
+                3 => Disruption::WorkloadRestart,
+                4 => Disruption::SliceDegraded,
                 _ => Disruption::SliceRepair,
             }
         };
-        tracing::info!(jobset = %js, pool = self.pool.name, ?disruption, "demo: interruption");
+        tracing::debug!(jobset = %js, pool = self.pool.name, ?disruption, "demo: interruption");
         let victim = self.rng.below(self.pool.nodes);
         let second = (victim + 1) % self.pool.nodes;
-        match disruption {
-            Disruption::NodeNotReady => self.set_node(victim, "False").await,
+        let what = match disruption {
+            Disruption::NodeNotReady => {
+                self.set_node(victim, "False").await;
+                format!("node {} NotReady", self.node_name(victim))
+            }
             Disruption::NodesUnknown => {
                 self.set_node(victim, "Unknown").await;
                 self.set_node(second, "Unknown").await;
+                format!(
+                    "nodes {} and {} Unknown",
+                    self.node_name(victim),
+                    self.node_name(second)
+                )
             }
             Disruption::SpotPreemption => {
+                // As GKE reclaims spot TPU VMs: the termination taint, then
+                // the VMs stop; the node objects stay while they come back.
                 for i in 0..self.pool.nodes {
-                    delete(&self.cluster.nodes, "preempt node", &self.node_name(i)).await;
+                    self.set_terminating(i, true).await;
+                    self.set_node(i, "Unknown").await;
                 }
+                format!("spot preemption, {} nodes reclaimed", self.pool.nodes)
             }
-            Disruption::SliceDegraded => {}
+            Disruption::Maintenance => {
+                self.set_maintenance(victim, true).await;
+                self.set_node(victim, "False").await;
+                format!("maintenance on node {}", self.node_name(victim))
+            }
+            Disruption::WorkloadRestart => {
+                self.restarts += 1;
+                format!("the JobSet restarts (restarts {})", self.restarts)
+            }
+            Disruption::SliceDegraded => "its slice degraded".to_string(),
             Disruption::SliceRepair => {
                 self.set_slice(js, "False").await;
                 delete(&self.cluster.slices, "delete slice", js).await;
+                "its slice deleted for repair".to_string()
             }
+        };
+        self.story
+            .tell(format!("{}: {js} interrupted: {what}", self.pool.name));
+        match disruption {
+            // A restart leaves the hardware alone.
+            Disruption::WorkloadRestart => {}
+            Disruption::NodesUnknown => self.set_slice(js, "Unknown").await,
+            _ => self.set_slice(js, "False").await,
         }
-        self.set_slice(
-            js,
-            if matches!(disruption, Disruption::NodesUnknown) {
-                "Unknown"
-            } else {
-                "False"
-            },
-        )
-        .await;
         self.set_jobset(js, 0, 0, json!([])).await;
 
         let down = if self.quick_start {
@@ -489,13 +561,47 @@ impl PoolActor {
                 self.set_node(victim, "True").await;
                 self.set_node(second, "True").await;
             }
-            Disruption::SpotPreemption => self.provision(js).await,
-            Disruption::SliceDegraded => {}
+            Disruption::SpotPreemption => {
+                for i in 0..self.pool.nodes {
+                    self.set_terminating(i, false).await;
+                    self.set_node(i, "True").await;
+                }
+            }
+            Disruption::Maintenance => {
+                self.set_maintenance(victim, false).await;
+                self.set_node(victim, "True").await;
+            }
+            Disruption::WorkloadRestart | Disruption::SliceDegraded => {}
             Disruption::SliceRepair => self.create_slice(js).await,
         }
         self.sleep(0.5).await;
         self.set_slice(js, "True").await;
         self.set_jobset(js, 1, 0, json!([])).await;
+        self.story
+            .tell(format!("{}: {js} recovered", self.pool.name));
+    }
+
+    /// Taints node `i` as GKE does before it reclaims a spot VM, or removes
+    /// that taint (the TPU taint every TPU node has stays).
+    async fn set_terminating(&self, i: usize, on: bool) {
+        let mut taints = vec![TPU_TAINT.clone()];
+        if on {
+            taints.push(json!({"key": TERMINATION_TAINT, "value": "true", "effect": "NoSchedule"}));
+        }
+        let body = json!({"spec": {"taints": taints}});
+        patch(&self.cluster.nodes, "taint node", &self.node_name(i), body).await;
+    }
+
+    /// Labels node `i` for maintenance as GKE does before a host maintenance
+    /// event (the label holds the scheduled time), or removes the label.
+    async fn set_maintenance(&self, i: usize, on: bool) {
+        let value = if on {
+            json!(jiff::Timestamp::now().as_second().to_string())
+        } else {
+            Value::Null
+        };
+        let body = json!({"metadata": {"labels": {MAINTENANCE_LABEL: value}}});
+        patch(&self.cluster.nodes, "label node", &self.node_name(i), body).await;
     }
 }
 
@@ -506,6 +612,7 @@ struct ServingActor {
     cluster: Cluster,
     rng: Rng,
     speed: f64,
+    story: Story,
 }
 
 const SERVING_NAME: &str = "infer-v6e";
@@ -558,16 +665,23 @@ impl ServingActor {
             self.object("server:v1"),
         )
         .await;
+        self.story.tell(format!(
+            "serving: LeaderWorkerSet {SERVING_NAME} created, {GROUPS} groups"
+        ));
         self.set(0, false).await;
         self.sleep(3.0).await;
         self.set(GROUPS, false).await;
+        self.story.tell(format!("serving: {SERVING_NAME} serving"));
         let mut version = 1;
         loop {
             let serve = self.rng.range(6.0, 12.0);
             self.sleep(serve).await;
             if self.rng.below(2) == 0 {
                 version += 1;
-                tracing::info!(lws = SERVING_NAME, version, "demo: rolling update");
+                tracing::debug!(lws = SERVING_NAME, version, "demo: rolling update");
+                self.story.tell(format!(
+                    "serving: {SERVING_NAME} rolls an update to server:v{version} (planned)"
+                ));
                 let image = json!({"spec": {"leaderWorkerTemplate": {"workerTemplate": {"spec": {
                     "containers": [{"name": "server", "image": format!("server:v{version}")}]}}}}});
                 patch(
@@ -581,12 +695,17 @@ impl ServingActor {
                 let rolling = self.rng.range(3.0, 6.0);
                 self.sleep(rolling).await;
                 self.set(GROUPS, false).await;
+                self.story.tell(format!("serving: {SERVING_NAME} updated"));
             } else {
-                tracing::info!(lws = SERVING_NAME, "demo: a serving group is lost");
+                tracing::debug!(lws = SERVING_NAME, "demo: a serving group is lost");
+                self.story
+                    .tell(format!("serving: {SERVING_NAME} lost a group"));
                 self.set(GROUPS - 1, false).await;
                 let down = self.rng.range(3.0, 8.0);
                 self.sleep(down).await;
                 self.set(GROUPS, false).await;
+                self.story
+                    .tell(format!("serving: {SERVING_NAME} recovered"));
             }
         }
     }

@@ -70,7 +70,13 @@ pub struct SimArgs {
 }
 
 pub fn run(cli: Cli) -> ExitCode {
-    crate::logging::init(&cli.logging);
+    // The demo's terminal is its story (URLs, one line per step); the
+    // monitor's transition logs come back with --verbose.
+    let default_filter = match &cli.command {
+        Some(Command::Demo(args)) if !args.verbose => "warn",
+        _ => "info",
+    };
+    crate::logging::init(&cli.logging, default_filter);
     match cli.command {
         Some(Command::Sim(args)) => run_sim(args),
         Some(Command::Report(args)) => crate::report::run(args),

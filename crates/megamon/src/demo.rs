@@ -23,6 +23,10 @@ pub struct DemoArgs {
     /// Enable slices (SliceEnabled): the slice family replaces JobSet nodes.
     #[arg(long)]
     pub slices: bool,
+    /// Also log every transition and scenario call (info level) to standard
+    /// error, not only the story.
+    #[arg(long, short)]
+    pub verbose: bool,
 }
 
 pub fn run(args: DemoArgs) -> ExitCode {

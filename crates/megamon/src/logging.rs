@@ -13,8 +13,9 @@ pub enum LogFormat {
 #[derive(Debug, Args)]
 pub struct LogArgs {
     /// Log filter (`info`, `debug`, `megamon=debug,kube=warn`, ...). RUST_LOG also works.
-    #[arg(long, global = true, env = "RUST_LOG", default_value = "info")]
-    pub log_level: String,
+    /// [default: info; `warn` for `megamon demo`, whose terminal tells its story]
+    #[arg(long, global = true, env = "RUST_LOG")]
+    pub log_level: Option<String>,
 
     /// Log line format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -27,20 +28,24 @@ pub struct LogArgs {
 }
 
 impl LogArgs {
-    fn filter(&self) -> String {
+    fn filter(&self, default: &str) -> String {
         match self.zap_log_level.as_deref() {
             Some("debug") => "debug".to_string(),
             Some("error") => "error".to_string(),
             Some("info") => "info".to_string(),
             Some(n) if n.parse::<u8>().is_ok_and(|n| n >= 1) => "debug".to_string(),
-            _ => self.log_level.clone(),
+            _ => self
+                .log_level
+                .clone()
+                .unwrap_or_else(|| default.to_string()),
         }
     }
 }
 
-/// Installs the global subscriber. A bad filter falls back to `info` with a warning.
-pub fn init(args: &LogArgs) {
-    let wanted = args.filter();
+/// Installs the global subscriber, with `default` as the filter when none is
+/// given. A bad filter falls back to `info` with a warning.
+pub fn init(args: &LogArgs, default: &str) {
+    let wanted = args.filter(default);
     let (filter, bad) = match EnvFilter::try_new(&wanted) {
         Ok(f) => (f, None),
         Err(e) => (EnvFilter::new("info"), Some(e)),

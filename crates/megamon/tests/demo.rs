@@ -26,7 +26,8 @@ fn demo_shows_every_family_quickly_and_stops_on_ctrl_c() {
         "--kubeconfig-out",
     ])
     .arg(&kubeconfig)
-    .env("RUST_LOG", "warn");
+    // The demo's own default: a quiet terminal that tells the story.
+    .env_remove("RUST_LOG");
     let demo = Process::spawn_named("megamon demo", cmd);
     let metrics_url = wait_for("the demo's URLs", Duration::from_secs(20), || {
         demo.log().iter().find_map(|l| {
@@ -65,7 +66,20 @@ fn demo_shows_every_family_quickly_and_stops_on_ctrl_c() {
             && any(&m, "megamon_jobset_recovery_count", &|v| v >= 1.0)
             && any(&m, "megamon_jobset_nodes_up", &|v| v == 1.0)
             && any(&m, "megamon_leaderworkerset_up", &|v| v == 1.0)
-            && !m.values("megamon_nodepool_job_scheduled", &[]).is_empty();
+            && !m.values("megamon_nodepool_job_scheduled", &[]).is_empty()
+            // Causes: the first pool's node NotReady, the spot pool's preemption.
+            && !m
+                .values(
+                    "megamon_nodepool_interruptions_by_cause",
+                    &[("nodepool_name", "tpu-v5e-4x8-a"), ("cause", "node-not-ready")],
+                )
+                .is_empty()
+            && !m
+                .values(
+                    "megamon_nodepool_interruptions_by_cause",
+                    &[("nodepool_name", "tpu-v6e-2x4-spot"), ("cause", "preemption")],
+                )
+                .is_empty();
         ok.then_some(m)
     });
     eprintln!(
@@ -73,6 +87,27 @@ fn demo_shows_every_family_quickly_and_stops_on_ctrl_c() {
         started.elapsed()
     );
     assert!(last.get("megamon_build_info", &[]).is_some());
+    // The terminal tells the story, one line per step, and no log lines.
+    let log = demo.log();
+    let story: Vec<&String> = log.iter().filter(|l| l.starts_with('[')).collect();
+    assert!(
+        story
+            .iter()
+            .any(|l| l.contains("tpu-v5e-4x8-a: v5e-4x8-a-train-1 interrupted: node")),
+        "{log:#?}"
+    );
+    assert!(
+        story
+            .iter()
+            .any(|l| l
+                .contains("tpu-v6e-2x4-spot: v6e-2x4-spot-train-1 interrupted: spot preemption")),
+        "{log:#?}"
+    );
+    assert!(
+        !log.iter()
+            .any(|l| l.contains("INFO") || l.contains("DEBUG")),
+        "info logs in the demo's terminal: {log:#?}"
+    );
     // The web view and its API are served beside /metrics.
     let (status, page) = support::http_get(&addr, "/").expect("web view");
     assert_eq!(status, 200);
@@ -116,8 +151,8 @@ fn demo_shows_every_family_quickly_and_stops_on_ctrl_c() {
             )
             .is_empty()
     );
-    // A completed JobSet, as kubectl shows it.
-    wait_for("a completed JobSet", Duration::from_secs(15), || {
+    // A finished (completed or failed) JobSet, as kubectl shows it.
+    wait_for("a finished JobSet", Duration::from_secs(30), || {
         let out = Command::new("kubectl")
             .arg("--kubeconfig")
             .arg(&kubeconfig)
@@ -129,9 +164,8 @@ fn demo_shows_every_family_quickly_and_stops_on_ctrl_c() {
             ])
             .output()
             .ok()?;
-        String::from_utf8_lossy(&out.stdout)
-            .contains("Completed")
-            .then_some(())
+        let states = String::from_utf8_lossy(&out.stdout).into_owned();
+        (states.contains("Completed") || states.contains("Failed")).then_some(())
     });
     assert_eq!(demo.interrupt(), Some(0), "Ctrl-C exits 0");
 }

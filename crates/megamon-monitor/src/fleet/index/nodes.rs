@@ -7,7 +7,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use megamon_core::cause::{DownNode, Why, explain_nodes};
 use megamon_core::entity::blocks::BlockLabels;
-use megamon_core::entity::node::{NodeFacts, NodeObject, Readiness};
+use megamon_core::entity::node::{NodeFacts, NodeObject, Readiness, ReadyCondition};
 use megamon_core::upness::Counts;
 
 use super::Touched;
@@ -167,11 +167,13 @@ impl NodeIndex {
                 continue;
             };
             present += 1;
-            let unknown = match node.ready.readiness(now, self.grace) {
-                Readiness::Ready => continue,
-                Readiness::Unknown => true,
-                Readiness::NotReady => false,
-            };
+            if node.ready.readiness(now, self.grace) == Readiness::Ready {
+                continue;
+            }
+            // The cause follows what the node reports: an Unknown past its
+            // grace period counts as not ready, but it is still the kubelet
+            // gone silent, not a node that said it is not ready.
+            let unknown = node.ready != ReadyCondition::False;
             down.push(DownNode {
                 name: &node.name,
                 unknown,
