@@ -179,35 +179,45 @@ struct Row {
 /// or why they cannot be read).
 enum Fleet {
     One(Vec<Row>),
-    Many(BTreeMap<String, Result<Vec<Row>, StoreError>>),
+    Many(BTreeMap<String, ClusterRows>),
 }
+
+/// One cluster's rows, or why they cannot be read.
+type ClusterRows = Result<Vec<Row>, String>;
 
 /// Reads every cluster, [`CONCURRENT_CLUSTERS`] at a time.
 async fn load_clusters(
     store: &HistoryStore,
     names: Vec<String>,
     query: &Query,
-) -> BTreeMap<String, Result<Vec<Row>, StoreError>> {
+) -> BTreeMap<String, ClusterRows> {
     let permits = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_CLUSTERS));
     let query = Arc::new(Query {
         kinds: query.kinds.clone(),
         ..*query
     });
     let mut reads = tokio::task::JoinSet::new();
+    let mut names_of = std::collections::HashMap::new();
     for name in names {
         let (store, permits, query) = (store.clone(), permits.clone(), query.clone());
-        reads.spawn(async move {
+        let task_name = name.clone();
+        let task = reads.spawn(async move {
             let _permit = permits.acquire().await;
-            let rows = match store.child(&name) {
+            match store.child(&task_name) {
                 Ok(cluster) => load_cluster(&cluster, &query).await,
                 Err(e) => Err(e),
-            };
-            (name, rows)
+            }
         });
+        names_of.insert(task.id(), name);
     }
     let mut out = BTreeMap::new();
-    while let Some(joined) = reads.join_next().await {
-        if let Ok((name, rows)) = joined {
+    while let Some(joined) = reads.join_next_with_id().await {
+        let (id, rows) = match joined {
+            Ok((id, rows)) => (id, rows.map_err(|e| e.to_string())),
+            // A read that panicked is that cluster's error, not the run's.
+            Err(e) => (e.id(), Err(format!("reading it failed: {e}"))),
+        };
+        if let Some(name) = names_of.remove(&id) {
             out.insert(name, rows);
         }
     }
@@ -327,7 +337,7 @@ fn json_one(rows: &[Row], kinds: &[EntityKind]) -> String {
 /// Many: `{"window", "clusters": {"<cluster>": {"<kind>": {"<key>": summary}}},
 /// "fleet": roll-up, "errors": {"<cluster>": "..."}}`.
 fn json_many(
-    clusters: &BTreeMap<String, Result<Vec<Row>, StoreError>>,
+    clusters: &BTreeMap<String, ClusterRows>,
     kinds: &[EntityKind],
     window: Option<Window>,
 ) -> String {
@@ -360,14 +370,14 @@ fn json_many(
                 doc.clusters.insert(name, kinds_json(rows, kinds));
             }
             Err(e) => {
-                doc.errors.insert(name, e.to_string());
+                doc.errors.insert(name, e.clone());
             }
         }
     }
     pretty(&doc)
 }
 
-fn rollup(clusters: &BTreeMap<String, Result<Vec<Row>, StoreError>>) -> Rollup {
+fn rollup(clusters: &BTreeMap<String, ClusterRows>) -> Rollup {
     let mut r = Rollup::new();
     for row in clusters.values().flatten().flatten() {
         r.add(row.kind, &row.attrs, &row.summary);
