@@ -75,6 +75,9 @@ pub struct Config {
     /// Where the slice → owner map is kept across restarts (upstream v1.2.0).
     pub slice_owner_map_config_map_ref: ConfigMapRef,
     pub gke: GkeConfig,
+    /// **[ours]** How many days ended entities stay in the archive (SPEC
+    /// §3.4); 0 keeps them forever.
+    pub history_retention_days: u32,
 }
 
 impl Default for Config {
@@ -107,6 +110,7 @@ impl Default for Config {
                 name: "megamon-slice-owner-map".into(),
             },
             gke: GkeConfig::default(),
+            history_retention_days: 90,
         }
     }
 }
@@ -267,6 +271,15 @@ impl Reader<'_> {
                     c.slice_owner_map_config_map_ref = r;
                 }
                 "gke" => c.gke = self.gke(key, value)?,
+                "historyretentiondays" => {
+                    let days = self.integer(key, value)?;
+                    c.history_retention_days = u32::try_from(days).map_err(|_| {
+                        self.err(
+                            key,
+                            format!("must be a number of days from 0 (keep forever), got {days}"),
+                        )
+                    })?;
+                }
                 _ => self.unknown.push(key.clone()),
             }
         }
@@ -519,6 +532,7 @@ impl Config {
                 "Namespace": self.slice_owner_map_config_map_ref.namespace,
                 "Name": self.slice_owner_map_config_map_ref.name,
             },
+            "HistoryRetentionDays": self.history_retention_days,
             "GKE": {
                 "ProjectID": self.gke.project_id,
                 "ClusterLocation": self.gke.cluster_location,
@@ -709,6 +723,20 @@ mod tests {
             let c = ok(&format!(r#"{{"EventsStoreURL": "{url}"}}"#)).config;
             assert_eq!(c.events_store_url.as_deref(), Some(url));
         }
+    }
+
+    #[test]
+    fn history_retention_days() {
+        assert_eq!(ok("{}").config.history_retention_days, 90);
+        assert_eq!(ok("{}").config.to_json()["HistoryRetentionDays"], 90);
+        assert_eq!(
+            ok(r#"{"HistoryRetentionDays": 0}"#)
+                .config
+                .history_retention_days,
+            0
+        );
+        assert!(err(r#"{"HistoryRetentionDays": -1}"#).contains(r#"key "HistoryRetentionDays""#));
+        assert!(err(r#"{"HistoryRetentionDays": "7"}"#).contains("expected a whole number"));
     }
 
     #[test]

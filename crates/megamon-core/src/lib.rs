@@ -6,6 +6,7 @@
 //! testable with plain unit and property tests.
 #![forbid(unsafe_code)]
 
+pub mod archive;
 pub mod cause;
 pub mod config;
 pub mod distribution;
@@ -14,10 +15,12 @@ pub mod entity;
 pub mod history;
 pub mod kind;
 pub mod report;
+pub mod rollup;
 pub mod snapshot;
 pub mod timeline;
 pub mod topology;
 pub mod upness;
+pub mod window;
 
 pub use kind::EntityKind;
 pub use snapshot::{EntitySnapshot, FamilySnapshot, Snapshot};

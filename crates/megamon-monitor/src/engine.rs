@@ -35,6 +35,9 @@ const MAX_BATCH: usize = 4096;
 /// together, still well within the one-second freshness promise.
 const MIN_PUBLISH_GAP: Duration = Duration::from_millis(100);
 
+/// How often the leader prunes the archive (and once when it starts leading).
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
 pub struct Engine {
     pub fleet: Fleet,
     pub metrics: Arc<Metrics>,
@@ -51,6 +54,10 @@ pub struct Engine {
     pub interval: Duration,
     /// Questions from the web view (see [`crate::view::FleetView`]).
     pub view_requests: mpsc::Receiver<ViewRequest>,
+    /// How long ended entities stay archived (0: forever).
+    pub history_retention_days: u32,
+    /// When the archive was last pruned (`None`: not yet).
+    pub last_prune: Option<Instant>,
 }
 
 impl Engine {
@@ -235,11 +242,16 @@ impl Engine {
                 let _ = labeller.try_send(self.fleet.job_placements());
             }
             self.persist();
+            self.prune_archive(now);
             if let Some(tx) = &self.slice_owners
                 && let Some(owners) = self.fleet.take_changed_slice_owners()
             {
                 tx.send_replace(Some(owners));
             }
+        } else {
+            // Not ours to archive: a leader that takes over finds these ends
+            // in the stored history.
+            drop(self.fleet.take_ended());
         }
         self.metrics.record_aggregation_duration(started.elapsed());
         if !self.ready.swap(true, Ordering::AcqRel) {
@@ -265,11 +277,22 @@ impl Engine {
         snapshot
     }
 
-    /// Hands changed timelines to the persister (without waiting for it).
+    /// Hands ended entities and changed timelines to the persister (without
+    /// waiting for it), ends first: a file never goes without an end it
+    /// drops being archived.
     fn persist(&mut self) {
         let Some(persister) = &self.persister else {
             return;
         };
+        let ended = self.fleet.take_ended();
+        if !ended.is_empty()
+            && let Err(mpsc::error::TrySendError::Full(PersistRequest::Archive(ended))) =
+                persister.try_send(PersistRequest::Archive(ended))
+        {
+            // Busy: keep them for the next tick, and the files with them.
+            self.fleet.put_back_ended(ended);
+            return;
+        }
         let dirty = self.fleet.dirty();
         if dirty.is_empty() {
             return;
@@ -285,10 +308,28 @@ impl Engine {
         }
     }
 
-    async fn flush_on_shutdown(self) {
+    /// Prunes the archive when leading: at once, then hourly.
+    fn prune_archive(&mut self, now: Timestamp) {
+        let due = self.last_prune.is_none_or(|at| at.elapsed() >= PRUNE_EVERY);
+        if !due || self.history_retention_days == 0 {
+            return;
+        }
+        if let Some(p) = &self.persister {
+            let prune = PersistRequest::Prune {
+                now,
+                retention_days: self.history_retention_days,
+            };
+            if p.try_send(prune).is_ok() {
+                self.last_prune = Some(Instant::now());
+            }
+        }
+    }
+
+    async fn flush_on_shutdown(mut self) {
         let Some(persister) = self.persister.clone() else {
             return;
         };
+        let ended = self.fleet.take_ended();
         let changed: BTreeMap<_, _> = self
             .fleet
             .dirty()
@@ -297,6 +338,9 @@ impl Engine {
             .collect();
         let (done, flushed) = oneshot::channel();
         let sent = async {
+            if !ended.is_empty() {
+                persister.send(PersistRequest::Archive(ended)).await.ok()?;
+            }
             if !changed.is_empty() {
                 persister
                     .send(PersistRequest::Changed(changed))

@@ -2,6 +2,7 @@
 //! small indexes, keeps exact timelines and publishes snapshots (SPEC §2–§6).
 #![forbid(unsafe_code)]
 
+pub mod archiver;
 pub mod configmap;
 pub mod engine;
 pub mod export;
@@ -141,7 +142,8 @@ pub async fn run(
     };
     let (snapshots, snapshot_rx) = watch_channel::channel(None);
     let (view_tx, view_requests) = mpsc::channel(64);
-    let fleet_view = view::FleetView::new(snapshot_rx, view_tx);
+    let fleet_view =
+        view::FleetView::new(snapshot_rx, view_tx).with_history(writer.store().clone());
     if let Some(addr) = http::parse_listen(&config.metrics_addr).map_err(MonitorError::Listen)? {
         let mut router = metrics.clone().router();
         if let Some(extra) = options.extra_routes {
@@ -222,6 +224,8 @@ pub async fn run(
         snapshots,
         interval: config.aggregation_interval,
         view_requests,
+        history_retention_days: config.history_retention_days,
+        last_prune: None,
     };
 
     let stop_engine = stop.clone();

@@ -7,14 +7,20 @@
 //! changed the file: this task never overwrites it; it drops that kind's
 //! pending write and tells the engine, which, if it still leads, reloads the
 //! stored history and continues it.
+//!
+//! Ended entities are archived ([`crate::archiver`]) before the file without
+//! them is written: while an end is not archived, its kind's file waits.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use jiff::Timestamp;
 use megamon_core::{EntityKind, Timelines};
 use megamon_metrics::Metrics;
-use megamon_store::{Flushed, HistoryWriter, StoreError};
+use megamon_store::{Flushed, HistoryWriter, StoreError, ToArchive};
+
+use crate::archiver::Archiver;
 use tokio::sync::{mpsc, oneshot};
 
 /// `gcs.latency`'s operations.
@@ -33,6 +39,11 @@ pub enum PersistRequest {
     Abandon,
     /// Write everything pending and report whether all of it was written.
     Flush(oneshot::Sender<bool>),
+    /// Entities that ended, to archive before the files without them (send
+    /// before the [`PersistRequest::Changed`] that drops them).
+    Archive(Vec<ToArchive>),
+    /// Delete archive day files older than this many days (0: none).
+    Prune { now: Timestamp, retention_days: u32 },
 }
 
 /// What the persister tells the engine.
@@ -55,6 +66,7 @@ pub fn spawn(
     let (tx, rx) = mpsc::channel(16);
     let (events, events_rx) = mpsc::channel(16);
     let persister = Persister {
+        archive: Archiver::new(writer.store().clone()),
         writer,
         metrics,
         events,
@@ -66,6 +78,7 @@ pub fn spawn(
 /// The writer, timing every call it makes (`gcs.latency`).
 struct Persister {
     writer: HistoryWriter,
+    archive: Archiver,
     metrics: Arc<Metrics>,
     events: mpsc::Sender<PersistEvent>,
 }
@@ -83,20 +96,31 @@ async fn run(mut p: Persister, mut rx: mpsc::Receiver<PersistRequest>, retry_eve
                 }
                 Some(PersistRequest::Reload(kinds)) => {
                     pending.clear();
+                    p.archive.clear();
                     let loaded = load(&mut p.writer, &kinds, &p.metrics).await;
                     let _ = p.events.send(PersistEvent::Reloaded(loaded)).await;
                 }
-                Some(PersistRequest::Abandon) => pending.clear(),
+                Some(PersistRequest::Abandon) => {
+                    pending.clear();
+                    p.archive.clear();
+                }
                 Some(PersistRequest::Flush(done)) => {
                     p.write_pending(&mut pending).await;
-                    let _ = done.send(pending.is_empty());
+                    let _ = done.send(pending.is_empty() && p.archive.is_empty());
+                }
+                Some(PersistRequest::Archive(ended)) => {
+                    p.archive.add(ended);
+                    p.archive.write_pending(&p.metrics).await;
+                }
+                Some(PersistRequest::Prune { now, retention_days }) => {
+                    p.archive.prune(now, retention_days).await;
                 }
                 None => {
                     p.write_pending(&mut pending).await;
                     return;
                 }
             },
-            _ = retry.tick(), if !pending.is_empty() => {
+            _ = retry.tick(), if !pending.is_empty() || !p.archive.is_empty() => {
                 p.write_pending(&mut pending).await;
             }
         }
@@ -134,8 +158,14 @@ impl Persister {
     /// Writes what is pending; what fails for a transient reason stays
     /// pending for the next attempt.
     async fn write_pending(&mut self, pending: &mut BTreeMap<EntityKind, Timelines>) {
+        self.archive.write_pending(&self.metrics).await;
+        let blocked = self.archive.blocked();
         let kinds: Vec<EntityKind> = pending.keys().copied().collect();
         for kind in kinds {
+            if blocked.contains(&kind) {
+                // Not without the archive line of an entity it drops.
+                continue;
+            }
             let Some(timelines) = pending.get(&kind) else {
                 continue;
             };

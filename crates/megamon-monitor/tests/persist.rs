@@ -129,3 +129,68 @@ async fn a_corrupt_file_is_kept_aside_and_the_other_kinds_load() {
         "kept"
     );
 }
+
+/// An ended JobSet, as the fleet hands it over.
+fn ended_jobset(key: &str) -> megamon_store::ToArchive {
+    let start: jiff::Timestamp = "2025-01-01T00:00:00Z".parse().unwrap();
+    let t = megamon_core::Timeline::from_events(vec![
+        megamon_core::UpEvent::down(start),
+        megamon_core::UpEvent::up(start + jiff::SignedDuration::from_mins(3)),
+    ]);
+    megamon_store::ToArchive {
+        entity: megamon_core::archive::ArchivedEntity::new(
+            EntityKind::JobSets,
+            key,
+            &t,
+            start + jiff::SignedDuration::from_mins(30),
+        ),
+        seen_ending: true,
+    }
+}
+
+async fn flush(tx: &tokio::sync::mpsc::Sender<PersistRequest>) -> bool {
+    let (done, flushed) = tokio::sync::oneshot::channel();
+    tx.send(PersistRequest::Flush(done)).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), flushed)
+        .await
+        .expect("flushed within 10 s")
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_end_is_archived_before_the_file_without_it_is_written() {
+    let (dir, store) = store();
+    let kind = EntityKind::JobSets;
+    let mut writer = HistoryWriter::new(store.clone());
+    writer.load_all(&[kind]).await.unwrap();
+    store
+        .save(kind, &timelines("js-1", true), None)
+        .await
+        .unwrap();
+    writer.load_all(&[kind]).await.unwrap();
+    // The archive cannot be written: its folder's place is taken by a file.
+    std::fs::write(dir.path().join("archive"), "not a folder").unwrap();
+    let (tx, _events) = persist::spawn(writer, Duration::from_secs(3600), metrics());
+    tx.send(PersistRequest::Archive(vec![ended_jobset("js-1")]))
+        .await
+        .unwrap();
+    tx.send(PersistRequest::Changed(BTreeMap::from([(
+        kind,
+        Timelines::new(),
+    )])))
+    .await
+    .unwrap();
+    assert!(!flush(&tx).await, "not flushed while the archive fails");
+    let stored = store.load(kind).await.unwrap().unwrap();
+    assert!(
+        stored.get("js-1").is_some(),
+        "the file still holds the unarchived end"
+    );
+    // The archive comes back: the end is archived, then the file written.
+    std::fs::remove_file(dir.path().join("archive")).unwrap();
+    assert!(flush(&tx).await);
+    assert!(store.load(kind).await.unwrap().unwrap().is_empty());
+    let archived = store.read_archive(kind, None).await.unwrap();
+    assert_eq!(archived.len(), 1);
+    assert_eq!(archived[0].key, "js-1");
+}

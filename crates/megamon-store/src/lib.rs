@@ -7,7 +7,9 @@
 //! [`HistoryWriter`] keeps those versions for a monitor.
 #![forbid(unsafe_code)]
 
+mod archive;
 mod cloud;
+mod clusters;
 mod digest;
 mod error;
 mod local;
@@ -25,6 +27,8 @@ use object_store::memory::InMemory;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutPayload, UpdateVersion};
 
+pub use archive::{Appended, ArchiveWriter, ToArchive};
+pub use clusters::Layout;
 pub use error::StoreError;
 pub use location::history_url;
 pub use options::StoreOptions;
@@ -56,6 +60,13 @@ impl fmt::Display for Version {
 pub struct Stored {
     pub timelines: Timelines,
     pub version: Version,
+}
+
+/// What a folder holds: file and folder names, sorted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    pub files: Vec<String>,
+    pub folders: Vec<String>,
 }
 
 /// The stored history of one cluster: one file per entity kind under a prefix.
@@ -202,22 +213,39 @@ impl HistoryStore {
         &self,
         kind: EntityKind,
     ) -> Result<Option<(Vec<u8>, Version)>, StoreError> {
+        self.read_named(kind.file_name()).await
+    }
+
+    /// Where a file below the prefix is, for messages.
+    pub(crate) fn shown(&self, name: &str) -> String {
+        match &self.backend {
+            Backend::Local(dir) => dir.file_path(name).display().to_string(),
+            Backend::Object { prefix, .. } => object_child(prefix, name).to_string(),
+        }
+    }
+
+    /// A file's bytes and version (`name` may have `/`-separated folders),
+    /// `None` when it does not exist.
+    pub(crate) async fn read_named(
+        &self,
+        name: &str,
+    ) -> Result<Option<(Vec<u8>, Version)>, StoreError> {
         match &self.backend {
             Backend::Local(dir) => {
                 let dir = Arc::clone(dir);
-                let name = kind.file_name();
-                let result = tokio::task::spawn_blocking(move || dir.read(name))
+                let owned = name.to_string();
+                let result = tokio::task::spawn_blocking(move || dir.read(&owned))
                     .await
                     .unwrap_or_else(|e| Err(std::io::Error::other(e)));
                 result.map_err(|source| StoreError::Io {
                     url: self.url.clone(),
-                    file: self.file_name(kind),
+                    file: self.shown(name),
                     action: "read",
                     source,
                 })
             }
             Backend::Object { store, prefix } => {
-                let path = object_path(prefix, kind);
+                let path = object_child(prefix, name);
                 let read_err = |source| StoreError::Read {
                     url: self.url.clone(),
                     file: path.to_string(),
@@ -252,27 +280,126 @@ impl HistoryStore {
     /// file as `<file>.corrupt-<time>`, so nothing is lost when the monitor
     /// goes on without it. Returns where it went.
     pub async fn set_aside(&self, kind: EntityKind, bytes: Vec<u8>) -> Result<String, StoreError> {
+        self.set_aside_named(kind.file_name(), bytes).await
+    }
+
+    /// [`Self::set_aside`] for any file below the prefix.
+    pub(crate) async fn set_aside_named(
+        &self,
+        file: &str,
+        bytes: Vec<u8>,
+    ) -> Result<String, StoreError> {
         let stamp = jiff::Timestamp::now()
             .strftime("%Y%m%dT%H%M%S%.fZ")
             .to_string();
-        let name = format!("{}.corrupt-{stamp}", kind.file_name());
+        let name = format!("{file}.corrupt-{stamp}");
         self.write_named(&name, bytes, None).await?;
-        Ok(match &self.backend {
-            Backend::Local(dir) => dir.file_path(&name).display().to_string(),
-            Backend::Object { prefix, .. } => prefix.clone().join(name.as_str()).to_string(),
-        })
+        Ok(self.shown(&name))
     }
 
-    async fn write_named(
+    /// The store of a folder below this one (`name`: one folder), e.g. one
+    /// cluster's history below a shared prefix.
+    pub fn child(&self, name: &str) -> Result<HistoryStore, StoreError> {
+        let url = format!("{}/{name}", self.url.trim_end_matches('/'));
+        let bad = |problem: String| StoreError::Url {
+            url: url.clone(),
+            problem,
+        };
+        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+            return Err(bad(format!("{name:?} is not a folder name")));
+        }
+        let backend = match &self.backend {
+            Backend::Local(dir) => {
+                Backend::Local(Arc::new(LocalDir::open(&dir.file_path(name)).map_err(bad)?))
+            }
+            Backend::Object { store, prefix } => Backend::Object {
+                store: Arc::clone(store),
+                prefix: object_child(prefix, name),
+            },
+        };
+        Ok(HistoryStore { url, backend })
+    }
+
+    /// The files and folders directly in folder `sub` below the prefix (""
+    /// for the prefix itself), by name, sorted; empty when it does not exist.
+    pub async fn list(&self, sub: &str) -> Result<Listing, StoreError> {
+        let mut listing = match &self.backend {
+            Backend::Local(dir) => {
+                let dir = Arc::clone(dir);
+                let owned = sub.to_string();
+                let result = tokio::task::spawn_blocking(move || dir.list(&owned))
+                    .await
+                    .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+                result.map_err(|source| StoreError::Io {
+                    url: self.url.clone(),
+                    file: self.shown(sub),
+                    action: "list",
+                    source,
+                })?
+            }
+            Backend::Object { store, prefix } => {
+                let path = object_child(prefix, sub);
+                let listed = store
+                    .list_with_delimiter(Some(&path))
+                    .await
+                    .map_err(|source| StoreError::Read {
+                        url: self.url.clone(),
+                        file: format!("{path}/"),
+                        source: Box::new(source),
+                    })?;
+                let last = |p: &ObjectPath| p.filename().map(str::to_string);
+                Listing {
+                    files: listed
+                        .objects
+                        .iter()
+                        .filter_map(|o| last(&o.location))
+                        .collect(),
+                    folders: listed.common_prefixes.iter().filter_map(last).collect(),
+                }
+            }
+        };
+        listing.files.sort();
+        listing.folders.sort();
+        Ok(listing)
+    }
+
+    /// Deletes a file below the prefix; a file already gone is no error.
+    pub(crate) async fn delete_named(&self, name: &str) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Local(dir) => {
+                let dir = Arc::clone(dir);
+                let owned = name.to_string();
+                let result = tokio::task::spawn_blocking(move || dir.delete(&owned))
+                    .await
+                    .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+                result.map_err(|source| StoreError::Io {
+                    url: self.url.clone(),
+                    file: self.shown(name),
+                    action: "delete",
+                    source,
+                })
+            }
+            Backend::Object { store, prefix } => {
+                let path = object_child(prefix, name);
+                match store.delete(&path).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                    Err(source) => Err(StoreError::Write {
+                        url: self.url.clone(),
+                        file: path.to_string(),
+                        source: Box::new(source),
+                    }),
+                }
+            }
+        }
+    }
+
+    pub(crate) async fn write_named(
         &self,
         name: &str,
         bytes: Vec<u8>,
         expected: Option<&Version>,
     ) -> Result<Version, StoreError> {
-        let shown = || match &self.backend {
-            Backend::Local(dir) => dir.file_path(name).display().to_string(),
-            Backend::Object { prefix, .. } => prefix.clone().join(name).to_string(),
-        };
+        let shown = || self.shown(name);
         let conflict = || StoreError::Conflict {
             url: self.url.clone(),
             file: shown(),
@@ -303,7 +430,7 @@ impl HistoryStore {
                 })
             }
             Backend::Object { store, prefix } => {
-                let path = prefix.clone().join(name);
+                let path = object_child(prefix, name);
                 let mode = match expected {
                     None => PutMode::Create,
                     Some(v) => PutMode::Update(UpdateVersion {
@@ -340,5 +467,12 @@ fn object_prefix(prefix: &str) -> Result<ObjectPath, String> {
 }
 
 fn object_path(prefix: &ObjectPath, kind: EntityKind) -> ObjectPath {
-    prefix.clone().join(kind.file_name())
+    object_child(prefix, kind.file_name())
+}
+
+/// `name` below `prefix`, where `name` may have `/`-separated folders.
+fn object_child(prefix: &ObjectPath, name: &str) -> ObjectPath {
+    name.split('/')
+        .filter(|part| !part.is_empty())
+        .fold(prefix.clone(), |path, part| path.join(part))
 }

@@ -81,11 +81,29 @@ impl LocalDir {
         bytes: &[u8],
         expected: Option<&Version>,
     ) -> Result<Version, LocalWriteError> {
+        let target = self.file_path(name);
+        let (folder, file) = match (target.parent(), target.file_name()) {
+            (Some(folder), Some(file)) => {
+                (folder.to_path_buf(), file.to_string_lossy().into_owned())
+            }
+            _ => {
+                return Err(LocalWriteError::Io {
+                    action: "name",
+                    source: std::io::Error::from(ErrorKind::InvalidInput),
+                });
+            }
+        };
+        if folder != self.dir {
+            // Folders below the store's (the archive's) are made as needed;
+            // the store's own must exist (a vanished one is an error).
+            std::fs::metadata(&self.dir).map_err(io("open the folder of"))?;
+            std::fs::create_dir_all(&folder).map_err(io("create the folder of"))?;
+        }
         let lock = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
-            .open(self.dir.join(format!(".{name}.lock")))
+            .open(folder.join(format!(".{file}.lock")))
             .map_err(io("create the lock file for"))?;
         lock.lock().map_err(io("lock"))?;
         let current = self.read(name).map_err(io("read"))?.map(|(_, v)| v);
@@ -93,8 +111,8 @@ impl LocalDir {
             return Err(LocalWriteError::Conflict);
         }
         // One temporary name per process is enough: the lock serialises writers.
-        let temporary = self.dir.join(format!(".{name}.{}.tmp", std::process::id()));
-        let result = self.replace(&temporary, &self.file_path(name), bytes);
+        let temporary = folder.join(format!(".{file}.{}.tmp", std::process::id()));
+        let result = self.replace(&temporary, &target, bytes);
         if result.is_err() {
             let _ = std::fs::remove_file(&temporary);
         }
@@ -102,6 +120,44 @@ impl LocalDir {
         // The lock is released when `lock` is dropped, after the rename.
         drop(lock);
         Ok(version_of(bytes))
+    }
+
+    /// Deletes a file (and its lock file); one already gone is no error.
+    pub(crate) fn delete(&self, name: &str) -> std::io::Result<()> {
+        let target = self.file_path(name);
+        match std::fs::remove_file(&target) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        if let (Some(folder), Some(file)) = (target.parent(), target.file_name()) {
+            let _ = std::fs::remove_file(folder.join(format!(".{}.lock", file.to_string_lossy())));
+        }
+        Ok(())
+    }
+
+    /// File and folder names in folder `sub` (hidden ones, lock and
+    /// temporary files, left out); empty when it does not exist.
+    pub(crate) fn list(&self, sub: &str) -> std::io::Result<crate::Listing> {
+        let mut listing = crate::Listing::default();
+        let entries = match std::fs::read_dir(self.file_path(sub)) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(listing),
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            if entry.file_type()?.is_dir() {
+                listing.folders.push(name);
+            } else {
+                listing.files.push(name);
+            }
+        }
+        Ok(listing)
     }
 
     fn replace(
@@ -115,7 +171,7 @@ impl LocalDir {
         file.sync_all().map_err(io("sync"))?;
         std::fs::rename(temporary, target).map_err(io("rename a temporary file onto"))?;
         // Make the rename itself durable.
-        File::open(&self.dir)
+        File::open(target.parent().unwrap_or(&self.dir))
             .and_then(|d| d.sync_all())
             .map_err(io("sync the directory of"))
     }

@@ -6,23 +6,25 @@
 use std::collections::BTreeMap;
 
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use jiff::Timestamp;
+use megamon_core::Attrs;
 use megamon_core::cause::CauseCounts;
 use megamon_core::kind::UnknownKind;
 use megamon_core::report::ScheduledJob;
 use megamon_core::{EntityKind, EntitySnapshot, Snapshot, Summary, UpEvent, Upness};
-use megamon_monitor::view::FleetView;
-use serde::Serialize;
+use megamon_monitor::view::{EndedQuery, FleetView};
+use serde::{Deserialize, Serialize};
 
 pub fn router(view: FleetView) -> Router {
     Router::new()
         .route("/api/v1/fleet", get(fleet))
         .route("/api/v1/entities/{kind}/{key}", get(entity))
+        .route("/api/v1/history", get(history))
         .route("/api/v1", get(unknown_endpoint))
         .route("/api/v1/", get(unknown_endpoint))
         .route("/api/v1/{*rest}", get(unknown_endpoint))
@@ -43,14 +45,22 @@ pub enum ApiError {
     BadPath(String),
     #[error("no API endpoint at {0} (see docs/api.md)")]
     NoSuchEndpoint(String),
+    #[error("this monitor keeps no history store, so it has no archive of ended entities")]
+    NoArchive,
+    #[error("bad query: {0}")]
+    BadQuery(String),
 }
 
 impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             ApiError::NotReady => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::BadKind(_) | ApiError::BadPath(_) => StatusCode::BAD_REQUEST,
-            ApiError::UnknownEntity { .. } | ApiError::NoSuchEndpoint(_) => StatusCode::NOT_FOUND,
+            ApiError::BadKind(_) | ApiError::BadPath(_) | ApiError::BadQuery(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::UnknownEntity { .. } | ApiError::NoSuchEndpoint(_) | ApiError::NoArchive => {
+                StatusCode::NOT_FOUND
+            }
         }
     }
 }
@@ -241,6 +251,91 @@ async fn entity(
         entity: EntityBody::new(found),
         scheduled,
         events,
+    };
+    Ok((no_store(), Json(body)).into_response())
+}
+
+/// Ended entities the history view shows when asked for no limit.
+pub const HISTORY_DEFAULT_LIMIT: usize = 200;
+/// The most it shows at once.
+pub const HISTORY_MAX_LIMIT: usize = 2000;
+
+/// `GET /api/v1/history?q=&kind=&limit=` parameters.
+#[derive(Debug, Deserialize)]
+pub struct HistoryParams {
+    #[serde(default)]
+    q: String,
+    kind: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/history`: ended entities from the archive, the latest first.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryBody {
+    pub ended: Vec<EndedBody>,
+    /// More matched than `limit`.
+    pub truncated: bool,
+    /// Day files that could not be read (the rest are shown).
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndedBody {
+    pub kind: &'static str,
+    pub family: &'static str,
+    pub key: String,
+    pub ended_at: Timestamp,
+    pub attrs: Attrs,
+    /// At its end.
+    pub summary: Summary,
+    pub causes: BTreeMap<&'static str, u64>,
+    pub up_percent: Option<f64>,
+    /// Its timeline, as stored.
+    pub events: Vec<UpEvent>,
+}
+
+async fn history(
+    State(view): State<FleetView>,
+    params: Result<Query<HistoryParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(params) = params.map_err(|e| ApiError::BadQuery(e.body_text()))?;
+    let kind = params.kind.as_deref().map(str::parse).transpose()?;
+    let limit = params
+        .limit
+        .unwrap_or(HISTORY_DEFAULT_LIMIT)
+        .clamp(1, HISTORY_MAX_LIMIT);
+    let query = EndedQuery {
+        kind,
+        search: params.q,
+        limit,
+    };
+    let found = view.ended(&query).await.ok_or(ApiError::NoArchive)?;
+    let ended = found
+        .entities
+        .into_iter()
+        .map(|e| EndedBody {
+            kind: e.kind.name(),
+            family: e.kind.metric_family(),
+            causes: e
+                .timeline
+                .causes()
+                .iter()
+                .map(|(c, n)| (c.as_str(), n))
+                .collect(),
+            up_percent: up_percent(&e.summary),
+            events: e.timeline.events().to_vec(),
+            key: e.key,
+            ended_at: e.ended_at,
+            attrs: e.attrs,
+            summary: e.summary,
+        })
+        .collect();
+    let body = HistoryBody {
+        ended,
+        truncated: found.truncated,
+        errors: found.errors,
     };
     Ok((no_store(), Json(body)).into_response())
 }

@@ -407,3 +407,99 @@ async fn failed_and_leader_worker_set_entities() {
     assert_eq!(res.status, 200, "{}", res.body);
     assert_eq!(res.json()["upness"]["lwsNamespace"], "serving");
 }
+
+#[tokio::test]
+async fn history_lists_ended_entities_latest_first_with_their_timelines() {
+    let now = taken_at();
+    let fleet = realistic_fleet(now);
+    let ended = support::ended_fleet(now);
+    let (_dir, store) = support::archive_store(&ended);
+    let served = support::serve_with(Some(fleet.snapshot), fleet.timelines, Some(store)).await;
+
+    let res = get(served.addr, "/api/v1/history").await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert_eq!(res.header("cache-control"), Some("no-store"));
+    let body = res.json();
+    let keys: Vec<&str> = body["ended"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap())
+        .collect();
+    // Latest end first, across families and day files.
+    assert_eq!(
+        keys,
+        [
+            "6f1c0d2e-aaaa-4bbb-8ccc-000000000001",
+            "slice-old-0",
+            "pool-retired"
+        ]
+    );
+    assert_eq!(body["truncated"], false);
+    assert_eq!(body["errors"], json!([]));
+    let js = &body["ended"][0];
+    assert_eq!(js["kind"], "jobsets");
+    assert_eq!(js["family"], "jobset");
+    assert_eq!(js["endedAt"], "2026-11-25T02:00:00Z");
+    assert_eq!(js["attrs"]["jobsetName"], "llm-finished");
+    assert_eq!(js["summary"]["interruptionCount"], 2);
+    assert_eq!(js["causes"], json!({"preemption": 2}));
+    assert_eq!(js["events"].as_array().unwrap().len(), 6);
+    assert_eq!(js["events"][2]["cause"], "preemption");
+    assert!(js["upPercent"].as_f64().unwrap() > 80.0);
+
+    // Searched: every word in the key or a label value, any case.
+    let body = get(served.addr, "/api/v1/history?q=Research%20v5p")
+        .await
+        .json();
+    assert_eq!(body["ended"].as_array().unwrap().len(), 1, "{body}");
+    let body = get(served.addr, "/api/v1/history?q=16x16").await.json();
+    assert_eq!(body["ended"][0]["key"], "pool-retired", "{body}");
+    let body = get(served.addr, "/api/v1/history?q=nothing-like-this")
+        .await
+        .json();
+    assert_eq!(body["ended"], json!([]));
+    // One family; a limit.
+    let body = get(served.addr, "/api/v1/history?kind=slices").await.json();
+    assert_eq!(body["ended"].as_array().unwrap().len(), 1);
+    let body = get(served.addr, "/api/v1/history?limit=2").await.json();
+    assert_eq!(body["ended"].as_array().unwrap().len(), 2);
+    assert_eq!(body["truncated"], true);
+    // Bad parameters are 400s that say why.
+    let res = get(served.addr, "/api/v1/history?kind=pods").await;
+    assert_eq!(res.status, 400);
+    assert!(res.json()["error"].as_str().unwrap().contains("pods"));
+    let res = get(served.addr, "/api/v1/history?limit=many").await;
+    assert_eq!(res.status, 400, "{}", res.body);
+}
+
+#[tokio::test]
+async fn history_keeps_going_past_a_corrupt_day_file_and_404s_without_a_store() {
+    let now = taken_at();
+    let ended = support::ended_fleet(now);
+    let (dir, store) = support::archive_store(&ended);
+    std::fs::write(
+        dir.path().join("archive/jobsets/2026-11-20.jsonl"),
+        "{not json\n",
+    )
+    .unwrap();
+    let served = support::serve_with(None, HashMap::new(), Some(store)).await;
+    let body = get(served.addr, "/api/v1/history").await.json();
+    assert_eq!(body["ended"].as_array().unwrap().len(), 3, "{body}");
+    let errors = body["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{body}");
+    assert!(
+        errors[0].as_str().unwrap().contains("2026-11-20.jsonl"),
+        "{body}"
+    );
+
+    let served = serve(None, HashMap::new()).await;
+    let res = get(served.addr, "/api/v1/history").await;
+    assert_eq!(res.status, 404);
+    assert!(
+        res.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("no history store")
+    );
+}

@@ -313,3 +313,65 @@ async fn page_says_it_is_waiting_before_the_first_aggregation() {
     );
     assert_eq!(count(&dom, "<tr class=\"entity-row"), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_view_lists_ended_entities_searchable_with_timelines() {
+    let now = now();
+    let fleet = realistic_fleet(now);
+    let ended = support::ended_fleet(now);
+    let (_dir, store) = support::archive_store(&ended);
+    let served = support::serve_with(Some(fleet.snapshot), fleet.timelines, Some(store)).await;
+
+    let dom = dump_dom(served.addr, "#view=history").await;
+    // The history view is shown, the fleet table hidden.
+    assert!(
+        dom.contains("data-view=\"history\" aria-selected=\"true\""),
+        "{dom}"
+    );
+    assert!(dom.contains("<div id=\"fleet-view\" hidden=\"\">"), "{dom}");
+    assert_eq!(count(&dom, "<tr class=\"ended-row"), 3, "{dom}");
+    // Latest end first; each with its own timeline.
+    let first = dom
+        .find(">research/llm-finished</div>")
+        .expect("the JobSet");
+    let last = dom.find(">pool-retired</div>").expect("the pool");
+    assert!(first < last, "{dom}");
+    assert_eq!(count(&dom, "<svg class=\"mini-timeline\""), 3, "{dom}");
+    // The JobSet: provisioning, up, two preemptions each followed by a recovery.
+    assert!(dom.contains("<rect class=\"seg-down\""), "{dom}");
+    assert!(dom.contains("· 3 shown, latest end first"), "{dom}");
+
+    // Searched from the URL (the search box writes it there), one opened.
+    let id = "jobsets/6f1c0d2e-aaaa-4bbb-8ccc-000000000001";
+    let dom = dump_dom(
+        served.addr,
+        &format!("#view=history&q=research&ended={}", id.replace('/', "%2F")),
+    )
+    .await;
+    assert_eq!(count(&dom, "<tr class=\"ended-row"), 1, "{dom}");
+    assert!(
+        dom.contains("value=\"research\"") || dom.contains("· 1 shown"),
+        "{dom}"
+    );
+    assert!(dom.contains(&format!("data-detail=\"{id}\"")), "{dom}");
+    assert!(
+        dom.contains("Interruptions by cause: preemption × 2"),
+        "{dom}"
+    );
+    assert!(dom.contains("<svg class=\"timeline\""), "{dom}");
+    assert!(dom.contains(">ended</text>"), "{dom}");
+    let dom = dump_dom(served.addr, "#view=history&q=no-such-entity").await;
+    assert_eq!(count(&dom, "<tr class=\"ended-row"), 0);
+    assert!(
+        dom.contains("No ended entity matches this search."),
+        "{dom}"
+    );
+
+    let path = screenshot(
+        served.addr,
+        &format!("#view=history&ended={}", id.replace('/', "%2F")),
+        "web-history.png",
+    )
+    .await;
+    eprintln!("screenshot: {}", path.display());
+}

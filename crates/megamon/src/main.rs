@@ -6,6 +6,7 @@ mod alloc;
 mod check_config;
 mod cli;
 mod demo;
+mod history_report;
 mod logging;
 mod monitor;
 mod percentiles;

@@ -61,6 +61,13 @@ pub struct ReportArgs {
     /// figure is an observed duration, nearest rank).
     #[arg(long)]
     pub percentiles: bool,
+    /// Summarise over a window from this time (RFC 3339, or back from
+    /// `--now`: `7d`, `12h`, `90m`), including ended (archived) entities.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// The window's end (RFC 3339 or back from `--now`); default: `--now`.
+    #[arg(long)]
+    pub until: Option<String>,
 }
 
 /// One kind's stored timelines.
@@ -70,6 +77,10 @@ pub(crate) struct KindHistory {
 }
 
 pub fn run(args: ReportArgs) -> ExitCode {
+    // A window, or a prefix of many clusters: history_report.rs.
+    if let Some(code) = crate::history_report::run(&args, &kinds(&args.kind)) {
+        return code;
+    }
     let now = args.now.unwrap_or_else(Timestamp::now);
     let histories = match load(&args) {
         Ok(h) => h,
@@ -182,7 +193,7 @@ fn json(histories: &[KindHistory], now: Timestamp) -> String {
 
 /// The state an entity was last recorded in; before it was ever up, its
 /// provisioning state.
-fn state(timelines: &Timelines, key: &str, summary: &Summary) -> &'static str {
+pub(crate) fn state(timelines: &Timelines, key: &str, summary: &Summary) -> &'static str {
     match timelines.get(key).and_then(|t| t.last()) {
         None => "unknown",
         Some(e) if e.up => "up",
@@ -217,7 +228,7 @@ fn rows(histories: &[KindHistory], now: Timestamp) -> Vec<Row> {
 }
 
 /// `preemption=2;node-not-ready=1`: a cell that needs no quoting.
-fn causes_cell(causes: &CauseCounts) -> String {
+pub(crate) fn causes_cell(causes: &CauseCounts) -> String {
     causes
         .iter()
         .map(|(c, n)| format!("{c}={n}"))
@@ -252,7 +263,7 @@ fn csv(histories: &[KindHistory], now: Timestamp) -> String {
 }
 
 /// RFC 4180 quoting for the one free-text column.
-fn csv_field(s: &str) -> String {
+pub(crate) fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -261,7 +272,7 @@ fn csv_field(s: &str) -> String {
 }
 
 /// A mean over zero events is undefined: show "-" rather than a misleading 0s.
-fn mean_or_dash(count: u64, mean: std::time::Duration) -> String {
+pub(crate) fn mean_or_dash(count: u64, mean: std::time::Duration) -> String {
     if count == 0 {
         "-".to_string()
     } else {
@@ -313,6 +324,13 @@ fn table(histories: &[KindHistory], now: Timestamp) -> String {
         return format!("no stored timelines as of {now}\n");
     }
     let mut out = aligned(&lines);
+    out.push_str(&causes_table(by_cause));
+    out
+}
+
+/// The table's "Interruptions by cause" section (empty without any).
+pub(crate) fn causes_table(by_cause: BTreeMap<(EntityKind, Cause), u64>) -> String {
+    let mut out = String::new();
     if !by_cause.is_empty() {
         // Most frequent first within each kind.
         let mut causes: Vec<((EntityKind, Cause), u64)> = by_cause.into_iter().collect();

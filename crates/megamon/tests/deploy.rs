@@ -800,6 +800,46 @@ fn grafana_dashboard_is_a_templated_dashboard() {
     for var in ["$namespace", "$jobset", "$nodepool"] {
         assert!(exprs.iter().any(|(_, e)| e.contains(var)), "{var} unused");
     }
+
+    // Many clusters (docs/multi-cluster.md): `$cluster` from the `cluster`
+    // external label, All matching series without it too; every query and
+    // every other variable's values filter by it, and groupings or joins per
+    // entity keep clusters apart.
+    let cluster = var("cluster");
+    assert_eq!(cluster["type"], "query");
+    assert_eq!(cluster["datasource"]["uid"], "${datasource}");
+    assert_eq!(
+        cluster["definition"],
+        "label_values(megamon_build_info, cluster)"
+    );
+    assert_eq!(cluster["includeAll"], true);
+    assert_eq!(cluster["multi"], true);
+    assert_eq!(cluster["allValue"], ".*");
+    for name in ["namespace", "jobset", "nodepool"] {
+        let query = var(name)["definition"].as_str().unwrap();
+        assert!(query.contains("cluster=~\"$cluster\""), "${name}: {query}");
+    }
+    for (title, expr) in &exprs {
+        let selectors = expr.matches("megamon_").count();
+        let filtered = expr.matches("{cluster=~\"$cluster\"").count();
+        assert_eq!(
+            selectors, filtered,
+            "panel {title:?}: a series without $cluster: {expr}"
+        );
+        for clause in [" by (", " on ("] {
+            for (at, _) in expr.match_indices(clause) {
+                let labels = &expr[at + clause.len()..];
+                let labels = &labels[..labels.find(')').unwrap()];
+                let per_entity = ["nodepool_name", "jobset_name", "lws_name"]
+                    .iter()
+                    .any(|l| labels.contains(l));
+                assert!(
+                    !(per_entity || clause == " on (") || labels.starts_with("cluster, "),
+                    "panel {title:?}: {clause}{labels}) merges clusters: {expr}"
+                );
+            }
+        }
+    }
 }
 
 #[test]

@@ -298,6 +298,12 @@ impl Timelines {
         self.by_key.remove(key).is_some()
     }
 
+    /// Forgets an entity that left the cluster and hands its timeline back
+    /// (to archive it).
+    pub fn take(&mut self, key: &str) -> Option<Timeline> {
+        self.by_key.remove(key)
+    }
+
     /// Keeps only the entities for which `keep` is true; returns how many went.
     pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) -> usize {
         let before = self.by_key.len();

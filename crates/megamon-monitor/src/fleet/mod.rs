@@ -11,6 +11,7 @@
 //!
 //! Only the fields the rules read are kept (`*Facts`), never whole objects.
 
+mod ended;
 mod family;
 mod index;
 mod scheduling;
@@ -35,6 +36,7 @@ use megamon_core::{
     Upness,
 };
 
+use ended::Endings;
 use family::FamilyRule;
 use index::{Indexes, Touched, Warnings};
 
@@ -128,6 +130,8 @@ pub struct Fleet {
     families: Vec<&'static FamilyRule>,
     timelines: BTreeMap<EntityKind, Timelines>,
     dirty: BTreeSet<EntityKind>,
+    /// Entities that ended, until the engine takes them to archive.
+    endings: Endings,
     synced: HashSet<Source>,
     warnings: Warnings,
     transitions: u64,
@@ -181,14 +185,17 @@ impl Fleet {
         // A family that is switched off keeps no timelines (and its file is
         // left as it is in the store).
         history.retain(|k, _| families.iter().any(|f| f.kind == *k));
+        let mut endings = Endings::default();
         for f in &families {
-            history.entry(f.kind).or_default();
+            let stored = history.entry(f.kind).or_default();
+            endings.loaded(f.kind, stored.keys());
         }
         Fleet {
             idx: Indexes::new(settings, Default::default()),
             families,
             timelines: history,
             dirty: BTreeSet::new(),
+            endings,
             synced: HashSet::new(),
             warnings: Warnings::default(),
             transitions: 0,
@@ -290,11 +297,22 @@ impl Fleet {
             let observed = self.timelines.remove(&kind).unwrap_or_default();
             let mut merged = stored.remove(&kind).unwrap_or_default();
             merged.continue_with(&observed);
+            self.endings.loaded(kind, merged.keys());
             self.timelines.insert(kind, merged);
             self.dirty.insert(kind);
         }
         self.revision += 1;
         self.observe_all(now);
+    }
+
+    /// The entities that ended since last taken, to archive (SPEC §3.4).
+    pub fn take_ended(&mut self) -> Vec<megamon_store::ToArchive> {
+        self.endings.take()
+    }
+
+    /// Ended entities taken but not handed over after all.
+    pub fn put_back_ended(&mut self, ended: Vec<megamon_store::ToArchive>) {
+        self.endings.put_back(ended);
     }
 
     /// The slice → owner map, when it changed since last taken (to save it).
@@ -402,6 +420,7 @@ impl Fleet {
             Some(u) => {
                 let state = u.state(threshold);
                 let observed = timelines.observe(key, state, at);
+                self.endings.seen(family.kind, key);
                 let mut explained = None;
                 if !state.up && timelines.needs_cause(key) {
                     let why =
@@ -454,10 +473,15 @@ impl Fleet {
                 Some(u)
             }
             None => {
-                if timelines.remove(key) {
+                if let Some(ended) = timelines.take(key) {
+                    self.endings.ended(family.kind, key, &ended, at);
                     self.revision += 1;
                     self.dirty.insert(family.kind);
-                    tracing::info!(family = kind, key, "entity gone; timeline deleted");
+                    tracing::info!(
+                        family = kind,
+                        key,
+                        "entity gone; its timeline goes to the archive"
+                    );
                 }
                 (family.gone)(&mut self.idx, key);
                 None

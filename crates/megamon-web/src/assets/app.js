@@ -17,7 +17,15 @@
     selected: null, // {kind, key}
     fleet: null,
     detail: null,
+    // The history view: ended entities from the archive.
+    view: "fleet",
+    historyQ: "",
+    history: null, // the last /api/v1/history answer
+    historyAsked: null, // the query it answered
+    historyAt: 0, // when it was fetched (ms)
+    openEnded: null, // "kind/key" expanded
   };
+  const HISTORY_EVERY_MS = 10000;
 
   const $ = (id) => document.getElementById(id);
 
@@ -249,6 +257,89 @@
     $("foot-text").textContent = `${n} entit${n === 1 ? "y" : "ies"} · snapshot taken ${utc(Date.parse(ui.fleet.takenAt))} · refreshes every ${POLL_MS / 1000} s`;
   }
 
+  // ---------- rendering: the history view (ended entities) ----------
+
+  function endedName(e) {
+    const a = e.attrs || {};
+    if (a.jobsetName) return { name: (a.jobsetNamespace ? a.jobsetNamespace + "/" : "") + a.jobsetName, sub: e.key };
+    if (a.lwsName) return { name: (a.lwsNamespace ? a.lwsNamespace + "/" : "") + a.lwsName, sub: e.key };
+    return { name: e.key, sub: [a.tpuAccelerator, a.tpuTopology].filter(Boolean).join(" · ") };
+  }
+
+  /** A small up/down bar of a whole life, first sight to its end. */
+  function miniTimeline(e) {
+    const events = e.events || [];
+    if (events.length === 0) return '<span class="dash">–</span>';
+    const W = 240, H = 14;
+    const startMs = Date.parse(events[0].ts), endMs = Math.max(Date.parse(e.endedAt), startMs);
+    const span = Math.max(endMs - startMs, 1);
+    const x = (ms) => (W * (ms - startMs)) / span;
+    let out = `<svg class="mini-timeline" viewBox="0 0 ${W} ${H}" preserveAspectRatio="none" role="img" aria-label="Timeline">`;
+    for (const seg of segmentsOf(events, endMs)) {
+      let w = x(seg.end) - x(seg.start);
+      if (w <= 0) continue;
+      if (seg.cls !== "seg-up") w = Math.max(w, 1.5);
+      out += `<rect class="${seg.cls}" x="${x(seg.start).toFixed(2)}" y="0" width="${w.toFixed(2)}" height="${H}"><title>${esc(seg.label + " · " + human((seg.end - seg.start) * 1e6))}</title></rect>`;
+    }
+    return out + "</svg>";
+  }
+
+  function renderHistory() {
+    for (const b of document.querySelectorAll("#view-tabs .tab")) b.setAttribute("aria-selected", String(b.dataset.view === ui.view));
+    $("fleet-view").hidden = ui.view !== "fleet";
+    $("history-view").hidden = ui.view !== "history";
+    if (ui.view !== "history") return;
+    const search = $("history-search");
+    if (search.value !== ui.historyQ && document.activeElement !== search) search.value = ui.historyQ;
+    const h = ui.history;
+    const empty = $("history-empty");
+    if (!h) { $("history-body").innerHTML = ""; empty.hidden = false; empty.textContent = "Loading the archive…"; return; }
+    if (h.error) { $("history-body").innerHTML = ""; empty.hidden = false; empty.textContent = h.error; return; }
+    const dash = '<span class="dash">–</span>';
+    $("history-body").innerHTML = h.ended.map((e) => {
+      const id = e.kind + "/" + e.key;
+      const { name, sub } = endedName(e);
+      const s = e.summary, p = pct(e.upPercent);
+      const fam = FAMILIES[e.kind] ? FAMILIES[e.kind].one : e.kind;
+      const open = ui.openEnded === id;
+      let row = `<tr class="ended-row${open ? " selected" : ""}" tabindex="0" data-kind="${esc(e.kind)}" data-key="${esc(e.key)}">` +
+        `<td class="col-entity"><div class="ent-name">${esc(name)}</div>${sub ? `<div class="ent-sub">${esc(sub)}</div>` : ""}</td>` +
+        `<td class="fam">${esc(fam)}</td>` +
+        `<td class="ts">${esc(utc(Date.parse(e.endedAt)).replace(" UTC", ""))}</td>` +
+        `<td class="num">${p == null ? dash : p + "%"}</td>` +
+        `<td class="num${s.interruptionCount > 0 ? " count-bad" : ""}">${s.interruptionCount}</td>` +
+        `<td class="num">${s.recoveryCount > 0 ? human(s.meanDownTimeBetweenRecovery) : dash}</td>` +
+        `<td class="num">${s.interruptionCount > 0 ? human(s.meanUpTimeBetweenInterruption) : dash}</td>` +
+        `<td>${miniTimeline(e)}</td></tr>`;
+      if (open) {
+        const causes = Object.entries(e.causes || {}).map(([c, n]) => `${esc(c)} × ${n}`).join(" · ");
+        row += `<tr class="ended-detail" data-detail="${esc(id)}"><td colspan="8"><div class="timeline-box">${timelineSvg({ events: e.events, takenAt: e.endedAt }, "ended")}</div>` +
+          `<div class="ended-causes">${causes ? "Interruptions by cause: " + causes : "No interruptions"} · up ${human(s.upTime)}, down ${human(s.downTime)} · ended ${esc(utc(Date.parse(e.endedAt)))}</div></td></tr>`;
+      }
+      return row;
+    }).join("");
+    const n = h.ended.length;
+    $("history-note").textContent = `· ${n}${h.truncated ? "+" : ""} shown, latest end first` + (h.errors && h.errors.length ? ` · ${h.errors.length} day file(s) unreadable` : "");
+    empty.hidden = n > 0;
+    if (n === 0) empty.textContent = ui.historyQ ? "No ended entity matches this search." : "No ended entities in the archive yet.";
+  }
+
+  async function refreshHistory(force) {
+    if (ui.view !== "history") return;
+    const q = ui.historyQ;
+    if (!force && ui.historyAsked === q && Date.now() - ui.historyAt < HISTORY_EVERY_MS) return;
+    ui.historyAsked = q;
+    ui.historyAt = Date.now();
+    try {
+      const { status, body } = await getJson("api/v1/history" + (q ? "?q=" + encodeURIComponent(q) : ""));
+      if (ui.historyAsked !== q) return; // a newer search is on its way
+      ui.history = status === 200 && body ? body : { error: (body && body.error) || "HTTP " + status };
+    } catch (e) {
+      ui.history = { error: "cannot reach MegaMon: " + e.message };
+    }
+    renderHistory();
+  }
+
   // ---------- rendering: one entity ----------
 
   function segmentsOf(events, endMs) {
@@ -268,7 +359,7 @@
     return segs;
   }
 
-  function timelineSvg(detail) {
+  function timelineSvg(detail, endLabel = "now") {
     const events = detail.events || [];
     const W = 672, X0 = 4, X1 = W - 4, BAR_Y = 8, BAR_H = 34, H = 66;
     if (events.length === 0) return '<p class="empty">No stored transitions.</p>';
@@ -285,7 +376,7 @@
       const tx = x(ms);
       const anchor = i === 0 ? "start" : i === 4 ? "end" : "middle";
       out += `<line class="tick" x1="${tx}" x2="${tx}" y1="${BAR_Y + BAR_H}" y2="${BAR_Y + BAR_H + 5}"/>` +
-        `<text class="axis-label" x="${tx}" y="${H - 4}" text-anchor="${anchor}">${esc(i === 4 ? "now" : shortAxis(ms, span))}</text>`;
+        `<text class="axis-label" x="${tx}" y="${H - 4}" text-anchor="${anchor}">${esc(i === 4 ? endLabel : shortAxis(ms, span))}</text>`;
     }
     const segs = segmentsOf(events, endMs);
     segs.forEach((s, i) => {
@@ -460,7 +551,7 @@
   }
 
   async function tick() {
-    await Promise.all([refreshFleet(), refreshDetail()]);
+    await Promise.all([refreshFleet(), refreshDetail(), refreshHistory(false)]);
     setTimeout(tick, POLL_MS);
   }
 
@@ -471,6 +562,15 @@
     const fam = params.get("family");
     // Family names come from the server; only their shape is checked here.
     if (fam && /^[a-z][a-z-]*$/.test(fam)) ui.family = fam;
+    const view = params.get("view") === "history" ? "history" : "fleet";
+    const q = params.get("q") || "";
+    ui.openEnded = params.get("ended");
+    if (view !== ui.view || q !== ui.historyQ) {
+      ui.view = view;
+      ui.historyQ = q;
+      refreshHistory(true);
+    }
+    renderHistory();
     const ent = params.get("entity");
     const slash = ent ? ent.indexOf("/") : -1;
     const next = slash > 0 ? { kind: ent.slice(0, slash), key: ent.slice(slash + 1) } : null;
@@ -486,6 +586,11 @@
 
   function writeHash() {
     const parts = [];
+    if (ui.view === "history") {
+      parts.push("view=history");
+      if (ui.historyQ) parts.push("q=" + encodeURIComponent(ui.historyQ));
+      if (ui.openEnded) parts.push("ended=" + encodeURIComponent(ui.openEnded));
+    }
     if (ui.family !== "all") parts.push("family=" + encodeURIComponent(ui.family));
     if (ui.selected) parts.push("entity=" + encodeURIComponent(ui.selected.kind) + "/" + encodeURIComponent(ui.selected.key));
     const hash = parts.length ? "#" + parts.join("&") : "";
@@ -517,6 +622,35 @@
     ui.family = b.dataset.family;
     writeHash();
     render();
+  });
+  $("view-tabs").addEventListener("click", (ev) => {
+    const b = ev.target.closest(".tab");
+    if (!b || b.dataset.view === ui.view) return;
+    ui.view = b.dataset.view;
+    writeHash();
+    renderHistory();
+    refreshHistory(true);
+  });
+  let historyTyping = null;
+  $("history-search").addEventListener("input", (ev) => {
+    ui.historyQ = ev.target.value.trim();
+    writeHash();
+    clearTimeout(historyTyping);
+    historyTyping = setTimeout(() => refreshHistory(true), 250);
+  });
+  const toggleEnded = (tr) => {
+    const id = tr.dataset.kind + "/" + tr.dataset.key;
+    ui.openEnded = ui.openEnded === id ? null : id;
+    writeHash();
+    renderHistory();
+  };
+  $("history-body").addEventListener("click", (ev) => {
+    const tr = ev.target.closest("tr.ended-row");
+    if (tr) toggleEnded(tr);
+  });
+  $("history-body").addEventListener("keydown", (ev) => {
+    const tr = ev.target.closest("tr.ended-row");
+    if (tr && (ev.key === "Enter" || ev.key === " ")) { ev.preventDefault(); toggleEnded(tr); }
   });
   $("state-filter").addEventListener("change", (ev) => { ui.state = ev.target.value; render(); });
   $("search").addEventListener("input", (ev) => { ui.search = ev.target.value; render(); });

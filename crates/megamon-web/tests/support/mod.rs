@@ -375,6 +375,15 @@ pub async fn serve(
     snapshot: Option<Snapshot>,
     timelines: HashMap<(EntityKind, String), Timeline>,
 ) -> Served {
+    serve_with(snapshot, timelines, None).await
+}
+
+/// [`serve`], with the archive of ended entities read from `history`.
+pub async fn serve_with(
+    snapshot: Option<Snapshot>,
+    timelines: HashMap<(EntityKind, String), Timeline>,
+    history: Option<megamon_store::HistoryStore>,
+) -> Served {
     let (snapshots, snapshot_rx) = watch::channel(snapshot.map(Arc::new));
     let (requests_tx, mut requests) = mpsc::channel(16);
     tokio::spawn(async move {
@@ -382,7 +391,11 @@ pub async fn serve(
             let _ = reply.send(timelines.get(&(kind, key)).cloned());
         }
     });
-    let router = megamon_web::router(FleetView::new(snapshot_rx, requests_tx));
+    let mut view = FleetView::new(snapshot_rx, requests_tx);
+    if let Some(store) = history {
+        view = view.with_history(store);
+    }
+    let router = megamon_web::router(view);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
@@ -442,4 +455,112 @@ pub async fn get_with(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) ->
         headers,
         body: body.to_string(),
     }
+}
+
+/// An entity that ended at `ended`, after `steps` as in [`Entity`] (minutes
+/// after `start`, up, planned, cause).
+pub fn ended_entity(
+    kind: EntityKind,
+    key: &str,
+    attrs: Attrs,
+    start: Timestamp,
+    steps: &[(i64, bool, Option<Cause>)],
+    ended: Timestamp,
+) -> megamon_core::archive::ArchivedEntity {
+    let events = steps
+        .iter()
+        .map(|(m, up, cause)| {
+            let at = start + SignedDuration::from_mins(*m);
+            let e = if *up {
+                UpEvent::up(at)
+            } else {
+                UpEvent::down(at)
+            };
+            match cause {
+                Some(c) => e.because(Why::new(*c, "")),
+                None => e,
+            }
+        })
+        .collect();
+    let mut t = Timeline::from_events(events);
+    t.set_attrs(&attrs);
+    megamon_core::archive::ArchivedEntity::new(kind, key, &t, ended)
+}
+
+/// Three ended entities, the latest ending 1 h before `now`: a JobSet
+/// preempted twice, a node pool from the day before, a slice.
+pub fn ended_fleet(now: Timestamp) -> Vec<megamon_core::archive::ArchivedEntity> {
+    let h = |n: i64| now - SignedDuration::from_hours(n);
+    vec![
+        ended_entity(
+            EntityKind::JobSets,
+            "6f1c0d2e-aaaa-4bbb-8ccc-000000000001",
+            Attrs {
+                jobset_name: "llm-finished".into(),
+                jobset_namespace: "research".into(),
+                tpu_accelerator: "tpu-v5p-slice".into(),
+                tpu_topology: "4x4x4".into(),
+                tpu_chip_count: 64,
+                ..Attrs::default()
+            },
+            h(8),
+            &[
+                (0, false, None),
+                (12, true, None),
+                (130, false, Some(Cause::Preemption)),
+                (150, true, None),
+                (300, false, Some(Cause::Preemption)),
+                (310, true, None),
+            ],
+            h(1),
+        ),
+        ended_entity(
+            EntityKind::NodePools,
+            "pool-retired",
+            Attrs {
+                node_pool_name: "pool-retired".into(),
+                tpu_accelerator: "tpu-v5-lite-podslice".into(),
+                tpu_topology: "16x16".into(),
+                tpu_chip_count: 256,
+                ..Attrs::default()
+            },
+            h(40),
+            &[(0, false, None), (20, true, None)],
+            h(26),
+        ),
+        ended_entity(
+            EntityKind::Slices,
+            "slice-old-0",
+            Attrs {
+                slice_name: "slice-old-0".into(),
+                tpu_accelerator: "tpu-v6e-slice".into(),
+                ..Attrs::default()
+            },
+            h(5),
+            &[
+                (0, false, None),
+                (3, true, None),
+                (60, false, Some(Cause::SliceDegraded)),
+                (90, true, None),
+            ],
+            h(2),
+        ),
+    ]
+}
+
+/// A `file://` store whose archive holds `ended` (each in its day file).
+pub fn archive_store(
+    ended: &[megamon_core::archive::ArchivedEntity],
+) -> (tempfile::TempDir, megamon_store::HistoryStore) {
+    let dir = tempfile::tempdir().unwrap();
+    for e in ended {
+        let folder = dir.path().join("archive").join(e.kind.name());
+        std::fs::create_dir_all(&folder).unwrap();
+        let file = folder.join(megamon_core::archive::day_file_name(e.day()));
+        let mut text = std::fs::read_to_string(&file).unwrap_or_default();
+        text.push_str(&e.to_line());
+        std::fs::write(&file, text).unwrap();
+    }
+    let store = megamon_store::HistoryStore::open(dir.path().to_str().unwrap()).unwrap();
+    (dir, store)
 }

@@ -11,6 +11,7 @@ use serde_json::json;
 use super::*;
 
 mod causes;
+mod ended;
 mod jobsets;
 mod lws;
 mod node_pools;
