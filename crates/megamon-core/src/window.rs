@@ -35,6 +35,11 @@ impl Window {
         Window { since: None, until }
     }
 
+    /// Whether the moment `at` is inside it (both ends included).
+    pub fn contains(&self, at: Timestamp) -> bool {
+        at <= self.until && self.since.is_none_or(|s| at >= s)
+    }
+
     /// Whether a life from `started` to `ended` (none: still going) overlaps it.
     pub fn overlaps(&self, started: Timestamp, ended: Option<Timestamp>) -> bool {
         started <= self.until && self.since.is_none_or(|s| ended.is_none_or(|e| e >= s))

@@ -13,8 +13,10 @@ use std::sync::Arc;
 use jiff::{SignedDuration, Timestamp};
 use megamon_core::archive::{ArchivedEntity, day_of};
 use megamon_core::cause::CauseCounts;
+use megamon_core::distribution::{DistributionBuilder, UNLABELLED};
 use megamon_core::duration::human;
 use megamon_core::rollup::Rollup;
+use megamon_core::timeline::Episode;
 use megamon_core::window::{Window, causes_in_window, summarize_window};
 use megamon_core::{Attrs, EntityKind, Summary};
 use megamon_store::{HistoryStore, Layout, StoreError};
@@ -66,12 +68,6 @@ pub fn run(args: &ReportArgs, kinds: &[EntityKind]) -> Option<ExitCode> {
     });
     let fleet = match outcome {
         Ok(None) => return None,
-        Ok(Some(_)) if args.percentiles => {
-            eprintln!(
-                "megamon report: --percentiles reports one cluster's current history; it does not take --since/--until or a prefix of many clusters"
-            );
-            return Some(ExitCode::from(EXIT_BAD_INPUT));
-        }
         Ok(Some(fleet)) => fleet,
         Err::<_, StoreError>(e) => {
             eprintln!("megamon report: {e}");
@@ -79,6 +75,7 @@ pub fn run(args: &ReportArgs, kinds: &[EntityKind]) -> Option<ExitCode> {
         }
     };
     let out = match (&fleet, args.format) {
+        _ if args.percentiles => percentiles(&fleet, kinds, args.format),
         (Fleet::One(rows), Format::Json) => json_one(rows, kinds),
         (Fleet::Many(clusters), Format::Json) => json_many(clusters, kinds, window),
         (_, Format::Csv) => csv(&fleet),
@@ -173,6 +170,9 @@ struct Row {
     /// Its interruptions (inside the window) by cause.
     causes: CauseCounts,
     ended_at: Option<Timestamp>,
+    /// Its interruptions and recoveries that happened inside the window
+    /// (for `--percentiles`).
+    episodes: Vec<Episode>,
 }
 
 /// One cluster (a `--store` that is one) or many (by name, each its rows
@@ -247,6 +247,7 @@ async fn load_cluster(store: &HistoryStore, query: &Query) -> Result<Vec<Row>, S
                 attrs: t.attrs().cloned().unwrap_or_default(),
                 causes,
                 ended_at: None,
+                episodes: episodes_in(t.episodes(), query.window.as_ref()),
             });
         }
         if let Some(w) = &query.window {
@@ -284,6 +285,7 @@ async fn load_cluster(store: &HistoryStore, query: &Query) -> Result<Vec<Row>, S
                     attrs: e.attrs.clone(),
                     causes: causes_in_window(e.timeline.events(), w),
                     ended_at: Some(e.ended_at),
+                    episodes: episodes_in(e.timeline.episodes(), Some(w)),
                 });
                 seen.push(e);
             }
@@ -291,6 +293,39 @@ async fn load_cluster(store: &HistoryStore, query: &Query) -> Result<Vec<Row>, S
         rows.extend(kind_rows);
     }
     Ok(rows)
+}
+
+/// The episodes that happened inside `window` (all without one). A recovery
+/// inside counts its whole down run, even when the down began before.
+fn episodes_in(episodes: Vec<Episode>, window: Option<&Window>) -> Vec<Episode> {
+    match window {
+        Some(w) => episodes
+            .into_iter()
+            .filter(|e| w.contains(e.at()))
+            .collect(),
+        None => episodes,
+    }
+}
+
+/// `--percentiles` over the rows of every cluster that could be read,
+/// pooled per family and accelerator (the fleet's distributions).
+fn percentiles(fleet: &Fleet, kinds: &[EntityKind], format: Format) -> String {
+    let mut builder = DistributionBuilder::default();
+    let mut add = |rows: &[Row]| {
+        for r in rows {
+            let accelerator = if r.attrs.tpu_accelerator.is_empty() {
+                UNLABELLED
+            } else {
+                &r.attrs.tpu_accelerator
+            };
+            builder.add_episodes(r.kind, accelerator, &r.episodes);
+        }
+    };
+    match fleet {
+        Fleet::One(rows) => add(rows),
+        Fleet::Many(clusters) => clusters.values().flatten().for_each(|rows| add(rows)),
+    }
+    crate::percentiles::render_distributions(kinds, &builder.build(), format)
 }
 
 /// A summary in the report's JSON, with when the entity ended if it did.

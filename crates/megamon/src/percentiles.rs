@@ -24,25 +24,32 @@ fn distributions(
 }
 
 pub(crate) fn render(histories: &[KindHistory], format: Format) -> String {
-    let d = distributions(histories);
+    let kinds: Vec<EntityKind> = histories.iter().map(|h| h.kind).collect();
+    render_distributions(&kinds, &distributions(histories), format)
+}
+
+/// Renders distributions already gathered (e.g. over a window, from many
+/// clusters) for `kinds`.
+pub(crate) fn render_distributions(
+    kinds: &[EntityKind],
+    d: &BTreeMap<EntityKind, BTreeMap<String, Distribution>>,
+    format: Format,
+) -> String {
     match format {
-        Format::Json => json(histories, &d),
-        Format::Csv => csv(&d),
-        Format::Table => table(&d),
+        Format::Json => json(kinds, d),
+        Format::Csv => csv(d),
+        Format::Table => table(d),
     }
 }
 
 /// `{"<kind>": {"<accelerator>": {"ttr": {count, p50, p90, p99, max},
 /// "tbi": {...}}}}`, durations in integer nanoseconds like the rest of the
 /// report; a kind without history is `{}`.
-fn json(
-    histories: &[KindHistory],
-    d: &BTreeMap<EntityKind, BTreeMap<String, Distribution>>,
-) -> String {
+fn json(kinds: &[EntityKind], d: &BTreeMap<EntityKind, BTreeMap<String, Distribution>>) -> String {
     let none = BTreeMap::new();
-    let doc: BTreeMap<&str, &BTreeMap<String, Distribution>> = histories
+    let doc: BTreeMap<&str, &BTreeMap<String, Distribution>> = kinds
         .iter()
-        .map(|h| (h.kind.name(), d.get(&h.kind).unwrap_or(&none)))
+        .map(|k| (k.name(), d.get(k).unwrap_or(&none)))
         .collect();
     // Maps of strings and integers always serialise.
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();

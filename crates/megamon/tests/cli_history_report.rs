@@ -329,7 +329,6 @@ fn bad_windows_are_one_clear_line_and_exit_2() {
             vec!["--since", "1h", "--until", "2h"],
             "must be before --until",
         ),
-        (vec!["--since", "1h", "--percentiles"], "--percentiles"),
     ] {
         let out = report(root.path(), &args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -355,4 +354,73 @@ fn two_hundred_clusters_report_every_one() {
     assert_eq!(doc["fleet"]["jobsets"]["tpu-v5p-slice"]["entities"], 400);
     eprintln!("200 clusters reported in {took:?}");
     assert!(took.as_secs() < 20, "{took:?}");
+}
+
+/// "What was our p90 time to recover on v5p this week, across clusters?":
+/// `--percentiles` over a window pools the interruptions and recoveries that
+/// happened inside it, of current and archived entities of every cluster.
+#[test]
+fn percentiles_over_a_window_pool_every_cluster_and_the_archive() {
+    let root = fleet();
+    let ns = |minutes: i64| json!(minutes * 60 * 1_000_000_000);
+    // Everything: us-east js-live recovers in 20m, the archived js-done in
+    // 30m, eu-west js-eu in 30m; up-runs 50m, 1h55m, 3h.
+    let out = report(
+        root.path(),
+        &["--since", "4h", "--percentiles", "--format", "json"],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    // The corrupt cluster is its error line; the others are counted.
+    assert!(
+        text(&out.stderr).contains("cluster broken"),
+        "{}",
+        text(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v5p = &doc["jobsets"]["tpu-v5p-slice"];
+    assert_eq!(v5p["ttr"]["count"], 3, "{doc}");
+    assert_eq!(v5p["ttr"]["p50"], ns(30), "{doc}");
+    assert_eq!(v5p["ttr"]["max"], ns(30));
+    assert_eq!(v5p["tbi"]["count"], 3);
+    assert_eq!(v5p["tbi"]["max"], ns(180));
+    assert_eq!(doc["jobsets"]["all"], doc["jobsets"]["tpu-v5p-slice"]);
+    // From 01:30: only what happened since (js-live's 01:00/01:20 is out).
+    let doc = {
+        let out = report(
+            root.path(),
+            &[
+                "--since",
+                "2024-05-01T01:30:00Z",
+                "--percentiles",
+                "--format",
+                "json",
+            ],
+        );
+        assert_eq!(out.status.code(), Some(0));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let v5p = &doc["jobsets"]["tpu-v5p-slice"];
+    assert_eq!(v5p["ttr"]["count"], 2, "{doc}");
+    assert_eq!(v5p["ttr"]["p50"], ns(30));
+    assert_eq!(v5p["tbi"]["count"], 2);
+    assert_eq!(v5p["tbi"]["p50"], ns(115));
+    // The table says the same, for people.
+    let out = report(root.path(), &["--since", "4h", "--percentiles"]);
+    let table = text(&out.stdout);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == [
+                    "jobsets",
+                    "tpu-v5p-slice",
+                    "ttr",
+                    "3",
+                    "30m0s",
+                    "30m0s",
+                    "30m0s",
+                    "30m0s"
+                ]),
+        "{table}"
+    );
 }

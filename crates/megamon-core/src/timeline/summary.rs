@@ -119,6 +119,15 @@ pub enum Episode {
     Recovery { at: Timestamp, down_run: Duration },
 }
 
+impl Episode {
+    /// When it happened: the interruption's down, the recovery's up.
+    pub fn at(&self) -> Timestamp {
+        match self {
+            Episode::Interruption { at, .. } | Episode::Recovery { at, .. } => *at,
+        }
+    }
+}
+
 /// Every interruption and recovery of `events`, in order.
 pub fn episodes(events: &[UpEvent]) -> Vec<Episode> {
     let mut out = Vec::new();
