@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::duration::go_nanos;
 use crate::kind::EntityKind;
 use crate::timeline::{Episode, Timeline};
+use crate::upness::Attrs;
 
 /// The accelerator of entities whose history has no labels (written before
 /// MegaMon kept them, or by the original).
@@ -115,9 +116,15 @@ impl DistributionBuilder {
 
 /// The accelerator a timeline's stored labels name.
 pub fn accelerator_of(timeline: &Timeline) -> &str {
-    match timeline.attrs() {
-        Some(a) if !a.tpu_accelerator.is_empty() => &a.tpu_accelerator,
-        _ => UNLABELLED,
+    timeline.attrs().map_or(UNLABELLED, accelerator_in)
+}
+
+/// The accelerator `attrs` name, [`UNLABELLED`] when they name none.
+pub fn accelerator_in(attrs: &Attrs) -> &str {
+    if attrs.tpu_accelerator.is_empty() {
+        UNLABELLED
+    } else {
+        &attrs.tpu_accelerator
     }
 }
 

@@ -18,6 +18,16 @@ pub fn elapsed(from: Timestamp, to: Timestamp) -> Duration {
 }
 
 /// Go's `time.Duration` is an int64 of nanoseconds; the report keeps that shape.
+/// Integer-nanosecond mean, truncating like Go's `time.Duration` division;
+/// zero for no values.
+pub fn mean(total: Duration, count: u64) -> Duration {
+    if count == 0 {
+        return Duration::ZERO;
+    }
+    let nanos = total.as_nanos() / u128::from(count);
+    Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+}
+
 pub fn as_go_nanos(d: Duration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::duration::go_nanos;
+use crate::duration::{go_nanos, mean};
 use crate::kind::EntityKind;
 use crate::timeline::Summary;
 use crate::upness::Attrs;
@@ -109,14 +109,6 @@ impl Rollup {
     pub fn is_empty(&self) -> bool {
         self.groups.is_empty()
     }
-}
-
-fn mean(total: Duration, count: u64) -> Duration {
-    if count == 0 {
-        return Duration::ZERO;
-    }
-    let nanos = total.as_nanos() / u128::from(count);
-    Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]

@@ -98,14 +98,7 @@ pub fn summarize_window(
             _ => {}
         }
     }
-    if s.interruption_count > 0 {
-        s.mean_up_time_between_interruption =
-            mean(s.total_up_time_between_interruption, s.interruption_count);
-    }
-    if s.recovery_count > 0 {
-        s.mean_down_time_between_recovery =
-            mean(s.total_down_time_between_recovery, s.recovery_count);
-    }
+    s.set_means();
     // Provisioning is the entity's own, as of the window's end.
     let known = events.partition_point(|e| e.timestamp <= hi);
     let whole = summarize(&events[..known.max(1)], hi);
@@ -157,12 +150,6 @@ impl Life<'_> {
 /// The length of `[start, end]` inside `[lo, hi]`.
 fn clip(start: Timestamp, end: Timestamp, lo: Timestamp, hi: Timestamp) -> Duration {
     elapsed(start.max(lo), end.min(hi))
-}
-
-/// Integer-nanosecond mean, as the summary's.
-fn mean(total: Duration, count: u64) -> Duration {
-    let nanos = total.as_nanos() / u128::from(count);
-    Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]

@@ -13,8 +13,7 @@ use std::sync::Arc;
 use jiff::{SignedDuration, Timestamp};
 use megamon_core::archive::{ArchivedEntity, day_of};
 use megamon_core::cause::CauseCounts;
-use megamon_core::distribution::{DistributionBuilder, UNLABELLED};
-use megamon_core::duration::human;
+use megamon_core::distribution::{DistributionBuilder, accelerator_in};
 use megamon_core::rollup::Rollup;
 use megamon_core::timeline::Episode;
 use megamon_core::window::{Window, causes_in_window, summarize_window};
@@ -24,7 +23,8 @@ use serde::Serialize;
 
 use crate::check_config::EXIT_BAD_INPUT;
 use crate::report::{
-    Format, ReportArgs, aligned, causes_cell, causes_table, csv_field, mean_or_dash, state,
+    Format, ReportArgs, TABLE_HEADER, aligned, causes_cell, causes_table, csv_field, mean_or_dash,
+    state, table_cells,
 };
 
 /// How many clusters are read at once.
@@ -313,12 +313,7 @@ fn percentiles(fleet: &Fleet, kinds: &[EntityKind], format: Format) -> String {
     let mut builder = DistributionBuilder::default();
     let mut add = |rows: &[Row]| {
         for r in rows {
-            let accelerator = if r.attrs.tpu_accelerator.is_empty() {
-                UNLABELLED
-            } else {
-                &r.attrs.tpu_accelerator
-            };
-            builder.add_episodes(r.kind, accelerator, &r.episodes);
+            builder.add_episodes(r.kind, accelerator_in(&r.attrs), &r.episodes);
         }
     };
     match fleet {
@@ -469,54 +464,16 @@ fn csv(fleet: &Fleet) -> String {
     out
 }
 
-fn percent(part: f64, whole: f64) -> String {
-    if whole > 0.0 {
-        format!("{:.1}", 100.0 * part / whole)
-    } else {
-        "-".to_string()
-    }
-}
-
 /// The plain report's table, with a CLUSTER column over many clusters,
 /// then (over many) the fleet roll-up.
 fn table(fleet: &Fleet, query: &Query) -> String {
     let many = matches!(fleet, Fleet::Many(_));
-    let mut header = vec![
-        "KIND",
-        "KEY",
-        "STATE",
-        "UP%",
-        "TO-FIRST-UP",
-        "UP",
-        "DOWN",
-        "INTERRUPTIONS",
-        "MTBI",
-        "RECOVERIES",
-        "MTTR",
-    ];
-    if many {
-        header.insert(0, "CLUSTER");
-    }
+    let mut header = if many { vec!["CLUSTER"] } else { vec![] };
+    header.extend(TABLE_HEADER);
     let mut cells = vec![header.iter().map(|s| s.to_string()).collect::<Vec<_>>()];
     for (cluster, r) in lines(fleet) {
-        let s = &r.summary;
         let mut line = cluster.map(|c| vec![c.to_string()]).unwrap_or_default();
-        line.extend([
-            r.kind.name().to_string(),
-            r.key.clone(),
-            r.state.to_string(),
-            percent(
-                s.up_time.as_secs_f64(),
-                (s.up_time + s.down_time).as_secs_f64(),
-            ),
-            human(s.down_time_provisioned),
-            human(s.up_time),
-            human(s.down_time),
-            s.interruption_count.to_string(),
-            mean_or_dash(s.interruption_count, s.mean_up_time_between_interruption),
-            s.recovery_count.to_string(),
-            mean_or_dash(s.recovery_count, s.mean_down_time_between_recovery),
-        ]);
+        line.extend(table_cells(r.kind, r.key.clone(), r.state, &r.summary));
         cells.push(line);
     }
     let mut out = String::new();

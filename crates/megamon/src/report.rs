@@ -280,45 +280,52 @@ pub(crate) fn mean_or_dash(count: u64, mean: std::time::Duration) -> String {
     }
 }
 
+/// The table's columns for one entity.
+pub(crate) const TABLE_HEADER: [&str; 11] = [
+    "KIND",
+    "KEY",
+    "STATE",
+    "UP%",
+    "TO-FIRST-UP",
+    "UP",
+    "DOWN",
+    "INTERRUPTIONS",
+    "MTBI",
+    "RECOVERIES",
+    "MTTR",
+];
+
+/// One entity's cells under [`TABLE_HEADER`].
+pub(crate) fn table_cells(kind: EntityKind, key: String, state: &str, s: &Summary) -> [String; 11] {
+    let total = (s.up_time + s.down_time).as_secs_f64();
+    let up_pct = if total > 0.0 {
+        format!("{:.1}", 100.0 * s.up_time.as_secs_f64() / total)
+    } else {
+        "-".to_string()
+    };
+    [
+        kind.name().to_string(),
+        key,
+        state.to_string(),
+        up_pct,
+        human(s.down_time_provisioned),
+        human(s.up_time),
+        human(s.down_time),
+        s.interruption_count.to_string(),
+        mean_or_dash(s.interruption_count, s.mean_up_time_between_interruption),
+        s.recovery_count.to_string(),
+        mean_or_dash(s.recovery_count, s.mean_down_time_between_recovery),
+    ]
+}
+
 fn table(histories: &[KindHistory], now: Timestamp) -> String {
-    let header = [
-        "KIND",
-        "KEY",
-        "STATE",
-        "UP%",
-        "TO-FIRST-UP",
-        "UP",
-        "DOWN",
-        "INTERRUPTIONS",
-        "MTBI",
-        "RECOVERIES",
-        "MTTR",
-    ];
-    let mut lines: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
+    let mut lines: Vec<Vec<String>> = vec![TABLE_HEADER.map(String::from).to_vec()];
     let mut by_cause: BTreeMap<(EntityKind, Cause), u64> = BTreeMap::new();
     for (kind, key, state, s, causes) in rows(histories, now) {
         for (cause, n) in causes.iter() {
             *by_cause.entry((kind, cause)).or_default() += n;
         }
-        let total = (s.up_time + s.down_time).as_secs_f64();
-        let up_pct = if total > 0.0 {
-            format!("{:.1}", 100.0 * s.up_time.as_secs_f64() / total)
-        } else {
-            "-".to_string()
-        };
-        lines.push(vec![
-            kind.name().to_string(),
-            key,
-            state.to_string(),
-            up_pct,
-            human(s.down_time_provisioned),
-            human(s.up_time),
-            human(s.down_time),
-            s.interruption_count.to_string(),
-            mean_or_dash(s.interruption_count, s.mean_up_time_between_interruption),
-            s.recovery_count.to_string(),
-            mean_or_dash(s.recovery_count, s.mean_down_time_between_recovery),
-        ]);
+        lines.push(table_cells(kind, key, state, &s).to_vec());
     }
     if lines.len() == 1 {
         return format!("no stored timelines as of {now}\n");

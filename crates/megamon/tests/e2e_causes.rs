@@ -10,17 +10,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Cluster, Metrics, Monitor, tpu_node, wait_for};
+use support::{Cluster, Metrics, Monitor, jobset, slice, tpu_node, wait_for};
 
 fn sim_config() -> Value {
     json!({"EnableSimulation": true, "AggregationIntervalSeconds": 1})
-}
-
-fn with_store(cluster: &Cluster, mut config: Value) -> (Value, std::path::PathBuf) {
-    let store = cluster.dir.path().join("history");
-    std::fs::create_dir_all(&store).unwrap();
-    config["EventsStoreURL"] = format!("file://{}", store.display()).into();
-    (config, store)
 }
 
 /// A node of a two-node v5e 2x4 pool.
@@ -116,7 +109,7 @@ fn node_causes_and_the_pool_histograms_equal_the_stored_history() {
         }
     }
     cluster.apply(&nodes);
-    let (config, store) = with_store(&cluster, sim_config());
+    let (config, store) = cluster.with_store(sim_config());
     let monitor = cluster.monitor(config);
     let up = |m: &Metrics, pool: &str| m.get("megamon_nodepool_up", &[("nodepool_name", pool)]);
     monitor.wait_metrics("every pool up", |m| {
@@ -289,25 +282,6 @@ fn node_causes_and_the_pool_histograms_equal_the_stored_history() {
     assert_eq!(monitor.process.terminate(), Some(0));
 }
 
-/// A JobSet of one replicated job of `replicas` Jobs.
-fn jobset(name: &str, replicas: u64) -> Value {
-    json!({
-        "apiVersion": "jobset.x-k8s.io/v1alpha2", "kind": "JobSet",
-        "metadata": {"name": name, "namespace": "default"},
-        "spec": {"replicatedJobs": [{"name": "workers", "replicas": replicas, "template": {"spec": {
-            "parallelism": 1, "completions": 1,
-            "template": {"spec": {
-                "nodeSelector": {
-                    "cloud.google.com/gke-tpu-accelerator": "tpu-v6e-slice",
-                    "cloud.google.com/gke-tpu-topology": "4x4"
-                },
-                "restartPolicy": "Never",
-                "containers": [{"name": "main", "image": "busybox"}]
-            }}
-        }}}]}
-    })
-}
-
 fn jobset_status(cluster: &Cluster, name: &str, ready: u64, restarts: u64, conditions: Value) {
     let status = json!({
         "restarts": restarts,
@@ -347,7 +321,7 @@ fn a_failed_jobset_and_a_restarted_jobset_name_their_cause() {
     for name in ["fails", "restarts"] {
         jobset_status(&cluster, name, 2, 0, json!([]));
     }
-    let (config, store) = with_store(&cluster, sim_config());
+    let (config, store) = cluster.with_store(sim_config());
     let monitor = cluster.monitor(config);
     monitor.wait_metrics("both JobSets up", |m| {
         ["fails", "restarts"]
@@ -402,18 +376,6 @@ fn a_failed_jobset_and_a_restarted_jobset_name_their_cause() {
     assert_eq!(monitor.process.terminate(), Some(0));
 }
 
-fn slice(name: &str, owner: &str) -> Value {
-    json!({
-        "apiVersion": "accelerator.gke.io/v1beta1", "kind": "Slice",
-        "metadata": {"name": name, "labels": {
-            "tpu-provisioner.cloud.google.com/owner-kind": "JobSet",
-            "tpu-provisioner.cloud.google.com/owner-name": owner,
-            "tpu-provisioner.cloud.google.com/owner-namespace": "default"
-        }},
-        "spec": {"type": "tpu7x", "topology": "4x4x4", "partitionIds": ["p0"]}
-    })
-}
-
 fn set_slice_ready(cluster: &Cluster, name: &str, ready: &str, reason: &str) {
     let status = json!({"conditions": [{"type": "Ready", "status": ready, "reason": reason,
         "message": "", "lastTransitionTime": "2026-12-01T00:00:00Z"}]});
@@ -434,7 +396,7 @@ fn a_degraded_slice_and_a_deleted_slice_name_their_cause() {
     }
     let mut config = sim_config();
     config["SliceEnabled"] = json!(true);
-    let (config, store) = with_store(&cluster, config);
+    let (config, store) = cluster.with_store(config);
     let monitor = cluster.monitor(config);
     let slice_up = |m: &Metrics, s: &str| m.get("megamon_slice_up", &[("slice_name", s)]);
     monitor.wait_metrics("both slices up", |m| {
@@ -466,7 +428,7 @@ fn a_gke_pool_in_error_is_a_pool_error() {
         small_node("pool-a-0", "pool-a", json!({})),
         small_node("pool-a-1", "pool-a", json!({})),
     ]);
-    let (config, store) = with_store(&cluster, json!({"AggregationIntervalSeconds": 1}));
+    let (config, store) = cluster.with_store(json!({"AggregationIntervalSeconds": 1}));
     let env = gke.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let monitor: Monitor = cluster.monitor_with_env(config, &env);

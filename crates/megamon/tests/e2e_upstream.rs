@@ -8,29 +8,10 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Cluster, Monitor, tpu_node, wait_for};
+use support::{Cluster, Monitor, jobset, slice, tpu_node, wait_for};
 
 fn sim_config() -> Value {
     json!({"EnableSimulation": true, "AggregationIntervalSeconds": 1})
-}
-
-/// A JobSet of one replicated job (`replicas` child Jobs) on v6e 4x4.
-fn jobset(name: &str, replicas: u64) -> Value {
-    json!({
-        "apiVersion": "jobset.x-k8s.io/v1alpha2", "kind": "JobSet",
-        "metadata": {"name": name, "namespace": "default"},
-        "spec": {"replicatedJobs": [{"name": "workers", "replicas": replicas, "template": {"spec": {
-            "parallelism": 1, "completions": 1,
-            "template": {"spec": {
-                "nodeSelector": {
-                    "cloud.google.com/gke-tpu-accelerator": "tpu-v6e-slice",
-                    "cloud.google.com/gke-tpu-topology": "4x4"
-                },
-                "restartPolicy": "Never",
-                "containers": [{"name": "main", "image": "busybox"}]
-            }}
-        }}}]}
-    })
 }
 
 fn jobset_status(cluster: &Cluster, name: &str, ready: u64, conditions: Value) {
@@ -46,30 +27,10 @@ fn condition(kind: &str, reason: &str) -> Value {
             "lastTransitionTime": "2025-01-01T00:00:00Z"}])
 }
 
-/// A slice owned by JobSet `owner`.
-fn slice(name: &str, owner: &str) -> Value {
-    json!({
-        "apiVersion": "accelerator.gke.io/v1beta1", "kind": "Slice",
-        "metadata": {"name": name, "labels": {
-            "tpu-provisioner.cloud.google.com/owner-kind": "JobSet",
-            "tpu-provisioner.cloud.google.com/owner-name": owner,
-            "tpu-provisioner.cloud.google.com/owner-namespace": "default"
-        }},
-        "spec": {"type": "tpu7x", "topology": "4x4x4", "partitionIds": ["p0"]}
-    })
-}
-
 fn set_slice_ready(cluster: &Cluster, name: &str, ready: &str) {
     let status = json!({"conditions": [{"type": "Ready", "status": ready, "reason": "x", "message": "",
         "lastTransitionTime": "2025-01-01T00:00:00Z"}]});
     cluster.patch_status("slice", name, status);
-}
-
-fn with_store(cluster: &Cluster, mut config: Value) -> (Value, std::path::PathBuf) {
-    let store = cluster.dir.path().join("history");
-    std::fs::create_dir_all(&store).unwrap();
-    config["EventsStoreURL"] = format!("file://{}", store.display()).into();
-    (config, store)
 }
 
 /// A stored timeline's events, once the store holds `count` of them.
@@ -183,7 +144,7 @@ fn node_pool_provisioning_then_success_and_a_pool_in_error_failed() {
 #[test]
 fn a_jobset_failed_before_ready_is_provisioning_failed_and_stored_with_f() {
     let cluster = Cluster::start();
-    let (config, store) = with_store(&cluster, sim_config());
+    let (config, store) = cluster.with_store(sim_config());
     cluster.apply(&[jobset("train", 2)]);
     let monitor = cluster.monitor(config);
     let labels = [
@@ -255,7 +216,7 @@ fn a_jobset_failed_before_ready_is_provisioning_failed_and_stored_with_f() {
 #[test]
 fn an_upstream_file_with_f_loads_and_continues() {
     let cluster = Cluster::start();
-    let (config, store) = with_store(&cluster, sim_config());
+    let (config, store) = cluster.with_store(sim_config());
     cluster.apply(&[jobset("train", 1)]);
     let uid = cluster.kubectl(&["get", "jobset", "train", "-o", "jsonpath={.metadata.uid}"]);
     jobset_status(&cluster, "train", 0, condition("Failed", "PodFailure"));
@@ -342,7 +303,7 @@ fn slice_deletion_tracking() {
         set_slice_ready(&cluster, s, "True");
     }
     // History in files: the restart below continues it.
-    let (config, _store) = with_store(&cluster, slice_config());
+    let (config, _store) = cluster.with_store(slice_config());
     let monitor = cluster.monitor(config.clone());
     monitor.wait_metrics("three slices up", |m| {
         ["repair", "lost", "finished"]

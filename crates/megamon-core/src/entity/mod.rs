@@ -10,6 +10,7 @@ pub mod jobset;
 pub mod lws;
 pub mod node;
 pub mod nodepool;
+pub mod or_null;
 pub mod slice;
 
 use serde::Deserialize;

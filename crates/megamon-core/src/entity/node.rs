@@ -12,10 +12,11 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use serde::Deserialize;
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::blocks::BlockLabels;
 use super::labels;
+use super::or_null::OrNull;
 use crate::cause::NodeSignals;
 
 /// How long a node may be `Unknown` before it counts as not ready (SPEC §2.5).
@@ -373,9 +374,9 @@ impl<'de> Visitor<'de> for NodeVisitor {
         let mut node = NodeObject::default();
         while let Some(key) = map.next_key::<Key<'de>>()? {
             match &*key {
-                "metadata" => map.next_value_seed(Metadata(&mut node))?,
-                "spec" => map.next_value_seed(Spec(&mut node.signals))?,
-                "status" => node.ready = map.next_value_seed(Status)?,
+                "metadata" => map.next_value_seed(OrNull(Metadata(&mut node)))?,
+                "spec" => map.next_value_seed(OrNull(Spec(&mut node.signals)))?,
+                "status" => node.ready = map.next_value_seed(OrNull(Status))?,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -388,33 +389,17 @@ impl<'de> Visitor<'de> for NodeVisitor {
 /// `metadata`: name, resourceVersion and the labels the rules read.
 struct Metadata<'a>(&'a mut NodeObject);
 
-impl<'de> DeserializeSeed<'de> for Metadata<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_option(self)
-    }
-}
-
 impl<'de> Visitor<'de> for Metadata<'_> {
     type Value = ();
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("object metadata")
-    }
-    fn visit_none<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(key) = map.next_key::<Key<'de>>()? {
             match &*key {
                 "name" => self.0.name = map.next_value::<Option<String>>()?.unwrap_or_default(),
                 "resourceVersion" => self.0.resource_version = map.next_value()?,
-                "labels" => map.next_value_seed(Labels(self.0))?,
+                "labels" => map.next_value_seed(OrNull(Labels(self.0)))?,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -427,26 +412,10 @@ impl<'de> Visitor<'de> for Metadata<'_> {
 /// `metadata.labels`: those the rules read, and the signals.
 struct Labels<'a>(&'a mut NodeObject);
 
-impl<'de> DeserializeSeed<'de> for Labels<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_option(self)
-    }
-}
-
 impl<'de> Visitor<'de> for Labels<'_> {
     type Value = ();
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a map of labels")
-    }
-    fn visit_none<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(key) = map.next_key::<Key<'de>>()? {
@@ -471,31 +440,15 @@ impl<'de> Visitor<'de> for Labels<'_> {
 /// `spec`: the keys of its taints only.
 struct Spec<'a>(&'a mut NodeSignals);
 
-impl<'de> DeserializeSeed<'de> for Spec<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_option(self)
-    }
-}
-
 impl<'de> Visitor<'de> for Spec<'_> {
     type Value = ();
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a node spec")
     }
-    fn visit_none<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some(key) = map.next_key::<Key<'de>>()? {
             if &*key == "taints" {
-                map.next_value_seed(Taints(&mut *self.0))?;
+                map.next_value_seed(OrNull(Taints(&mut *self.0)))?;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -507,26 +460,10 @@ impl<'de> Visitor<'de> for Spec<'_> {
 /// `spec.taints`: each taint's key.
 struct Taints<'a>(&'a mut NodeSignals);
 
-impl<'de> DeserializeSeed<'de> for Taints<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_option(self)
-    }
-}
-
 impl<'de> Visitor<'de> for Taints<'_> {
     type Value = ();
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a list of taints")
-    }
-    fn visit_none<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         while let Some(taint) = seq.next_element::<TaintKey<'de>>()? {
@@ -568,32 +505,16 @@ impl<'de> Deserialize<'de> for TaintKey<'de> {
 /// `status`: the `Ready` condition only.
 struct Status;
 
-impl<'de> DeserializeSeed<'de> for Status {
-    type Value = Option<ReadyStatus>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_option(self)
-    }
-}
-
 impl<'de> Visitor<'de> for Status {
     type Value = Option<ReadyStatus>;
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a node status")
     }
-    fn visit_none<E>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_map(self)
-    }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut ready = None;
         while let Some(key) = map.next_key::<Key<'de>>()? {
             if &*key == "conditions" {
-                ready = map.next_value_seed(Conditions)?;
+                ready = map.next_value_seed(OrNull(Conditions))?;
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -605,26 +526,10 @@ impl<'de> Visitor<'de> for Status {
 /// `status.conditions`: the first `Ready` one.
 struct Conditions;
 
-impl<'de> DeserializeSeed<'de> for Conditions {
-    type Value = Option<ReadyStatus>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_option(self)
-    }
-}
-
 impl<'de> Visitor<'de> for Conditions {
     type Value = Option<ReadyStatus>;
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a list of conditions")
-    }
-    fn visit_none<E>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_seq(self)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut ready = None;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::UpEvent;
 use crate::cause::Cause;
-use crate::duration::{elapsed, go_nanos};
+use crate::duration::{elapsed, go_nanos, mean};
 
 /// Field names and integer-nanosecond durations are the original's report JSON.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,6 +70,16 @@ impl ProvisioningState {
 }
 
 impl Summary {
+    /// MTBI and MTTR from the totals and counts (zero without any).
+    pub fn set_means(&mut self) {
+        self.mean_up_time_between_interruption = mean(
+            self.total_up_time_between_interruption,
+            self.interruption_count,
+        );
+        self.mean_down_time_between_recovery =
+            mean(self.total_down_time_between_recovery, self.recovery_count);
+    }
+
     /// Every duration with its JSON field name, in the report's order.
     pub fn durations(&self) -> [(&'static str, Duration); 10] {
         [
@@ -169,14 +179,7 @@ pub fn summarize(events: &[UpEvent], now: Timestamp) -> Summary {
             s.down_time += trailing;
         }
     }
-    if s.interruption_count > 0 {
-        s.mean_up_time_between_interruption =
-            mean(s.total_up_time_between_interruption, s.interruption_count);
-    }
-    if s.recovery_count > 0 {
-        s.mean_down_time_between_recovery =
-            mean(s.total_down_time_between_recovery, s.recovery_count);
-    }
+    s.set_means();
     s
 }
 
@@ -246,12 +249,6 @@ fn walk(events: &[UpEvent], mut episode: impl FnMut(Episode)) -> Summary {
 fn failed_since(events: &[UpEvent]) -> Option<Timestamp> {
     let failed = events.iter().rev().take_while(|e| e.failed).last()?;
     Some(failed.timestamp)
-}
-
-/// Integer-nanosecond mean, truncating like Go's `time.Duration` division.
-fn mean(total: Duration, count: u64) -> Duration {
-    let nanos = total.as_nanos() / u128::from(count);
-    Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]

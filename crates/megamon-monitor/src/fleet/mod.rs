@@ -522,23 +522,31 @@ impl Fleet {
     /// summarised at `now`: O(entities). The aggregation takes one each
     /// interval.
     pub fn snapshot(&mut self, now: Timestamp) -> Snapshot {
-        let mut families = Vec::with_capacity(self.families.len());
-        for family in &self.families {
-            let mut keys = (family.keys)(&self.idx);
-            keys.sort();
-            let timelines = self.timelines.get(&family.kind);
-            let entities = keys
-                .into_iter()
-                .filter_map(|key| {
-                    entity(family, &self.idx, timelines, &mut self.warnings, key, now)
-                })
-                .map(Arc::new)
-                .collect();
-            families.push(FamilySnapshot {
-                kind: family.kind,
-                entities,
-            });
+        let families = (0..self.families.len())
+            .map(|i| self.evaluated(self.families[i], now))
+            .collect();
+        self.taken(families, now)
+    }
+
+    /// A family's current entities, each evaluated and summarised at `now`.
+    fn evaluated(&mut self, family: &'static FamilyRule, now: Timestamp) -> FamilySnapshot {
+        let mut keys = (family.keys)(&self.idx);
+        keys.sort();
+        let timelines = self.timelines.get(&family.kind);
+        let entities = keys
+            .into_iter()
+            .filter_map(|key| entity(family, &self.idx, timelines, &mut self.warnings, key, now))
+            .map(Arc::new)
+            .collect();
+        FamilySnapshot {
+            kind: family.kind,
+            entities,
         }
+    }
+
+    /// The snapshot of `families` at `now`, remembered for
+    /// [`Fleet::snapshot_changes`].
+    fn taken(&mut self, families: Vec<FamilySnapshot>, now: Timestamp) -> Snapshot {
         let snapshot = Snapshot {
             taken_at: now,
             families,
@@ -556,43 +564,27 @@ impl Fleet {
         let mut families = Vec::with_capacity(self.families.len());
         for i in 0..self.families.len() {
             let family = self.families[i];
-            let entities: Vec<Arc<EntitySnapshot>> = if self.family_synced(family) {
-                let observed = self.observe_family(family, now);
-                // The snapshot shows the family's current entities only.
-                let mut keys = (family.keys)(&self.idx);
-                keys.sort();
-                let timelines = self.timelines.get(&family.kind);
-                let threshold = self.idx.settings.unknown_count_threshold;
-                observed
-                    .into_iter()
-                    .filter(|(key, _)| keys.binary_search(key).is_ok())
-                    .map(|(key, upness)| {
-                        Arc::new(summarised(timelines, key, upness, now, threshold))
-                    })
-                    .collect()
-            } else {
-                let mut keys = (family.keys)(&self.idx);
-                keys.sort();
-                let timelines = self.timelines.get(&family.kind);
-                keys.into_iter()
-                    .filter_map(|key| {
-                        entity(family, &self.idx, timelines, &mut self.warnings, key, now)
-                    })
-                    .map(Arc::new)
-                    .collect()
-            };
+            if !self.family_synced(family) {
+                families.push(self.evaluated(family, now));
+                continue;
+            }
+            let observed = self.observe_family(family, now);
+            // The snapshot shows the family's current entities only.
+            let mut keys = (family.keys)(&self.idx);
+            keys.sort();
+            let timelines = self.timelines.get(&family.kind);
+            let threshold = self.idx.settings.unknown_count_threshold;
+            let entities = observed
+                .into_iter()
+                .filter(|(key, _)| keys.binary_search(key).is_ok())
+                .map(|(key, upness)| Arc::new(summarised(timelines, key, upness, now, threshold)))
+                .collect();
             families.push(FamilySnapshot {
                 kind: family.kind,
                 entities,
             });
         }
-        let snapshot = Snapshot {
-            taken_at: now,
-            families,
-            scheduling: Arc::new(self.scheduling()),
-        };
-        self.remember(&snapshot);
-        snapshot
+        self.taken(families, now)
     }
 
     /// The last snapshot with what changed since brought up to `now`: the

@@ -60,28 +60,14 @@ pub(crate) fn lean_meta<'de, D: Deserializer<'de>>(
     d: D,
     keep: &'static [&'static str],
 ) -> Result<ObjectMeta, D::Error> {
-    use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+    use megamon_core::entity::or_null::OrNull;
+    use serde::de::{IgnoredAny, MapAccess, Visitor};
 
     struct Labels(&'static [&'static str]);
-    impl<'de> DeserializeSeed<'de> for Labels {
-        type Value = Option<BTreeMap<String, String>>;
-        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_option(self)
-        }
-    }
     impl<'de> Visitor<'de> for Labels {
         type Value = Option<BTreeMap<String, String>>;
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
             f.write_str("a map of labels")
-        }
-        fn visit_none<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_unit<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_map(self)
         }
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
             let mut out = BTreeMap::new();
@@ -110,7 +96,7 @@ pub(crate) fn lean_meta<'de, D: Deserializer<'de>>(
                     "namespace" => meta.namespace = map.next_value()?,
                     "uid" => meta.uid = map.next_value()?,
                     "resourceVersion" => meta.resource_version = map.next_value()?,
-                    "labels" => meta.labels = map.next_value_seed(Labels(self.0))?,
+                    "labels" => meta.labels = map.next_value_seed(OrNull(Labels(self.0)))?,
                     _ => {
                         map.next_value::<IgnoredAny>()?;
                     }

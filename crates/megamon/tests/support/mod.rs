@@ -778,3 +778,45 @@ pub fn http_put(addr: &str, path: &str, body: &[u8]) -> Option<u16> {
         .parse()
         .ok()
 }
+
+/// A JobSet of one replicated job (`replicas` child Jobs) on v6e 4x4.
+pub fn jobset(name: &str, replicas: u64) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "jobset.x-k8s.io/v1alpha2", "kind": "JobSet",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"replicatedJobs": [{"name": "workers", "replicas": replicas, "template": {"spec": {
+            "parallelism": 1, "completions": 1,
+            "template": {"spec": {
+                "nodeSelector": {
+                    "cloud.google.com/gke-tpu-accelerator": "tpu-v6e-slice",
+                    "cloud.google.com/gke-tpu-topology": "4x4"
+                },
+                "restartPolicy": "Never",
+                "containers": [{"name": "main", "image": "busybox"}]
+            }}
+        }}}]}
+    })
+}
+
+/// A slice owned by JobSet `owner`.
+pub fn slice(name: &str, owner: &str) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "accelerator.gke.io/v1beta1", "kind": "Slice",
+        "metadata": {"name": name, "labels": {
+            "tpu-provisioner.cloud.google.com/owner-kind": "JobSet",
+            "tpu-provisioner.cloud.google.com/owner-name": owner,
+            "tpu-provisioner.cloud.google.com/owner-namespace": "default"
+        }},
+        "spec": {"type": "tpu7x", "topology": "4x4x4", "partitionIds": ["p0"]}
+    })
+}
+
+impl Cluster {
+    /// `config` with its history in a `file://` store in the test directory.
+    pub fn with_store(&self, mut config: serde_json::Value) -> (serde_json::Value, PathBuf) {
+        let store = self.dir.path().join("history");
+        std::fs::create_dir_all(&store).unwrap();
+        config["EventsStoreURL"] = format!("file://{}", store.display()).into();
+        (config, store)
+    }
+}
