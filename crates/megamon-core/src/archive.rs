@@ -168,12 +168,15 @@ mod tests {
             UpEvent::down(at(start)),
             UpEvent::up(at(start) + jiff::SignedDuration::from_mins(5)),
         ]);
-        t.set_attrs(&Attrs {
-            node_pool_name: key.into(),
-            tpu_accelerator: "tpu-v5p-slice".into(),
-            tpu_chip_count: 16,
-            ..Attrs::default()
-        });
+        t.set_attrs(
+            Attrs {
+                node_pool_name: key.into(),
+                tpu_accelerator: "tpu-v5p-slice".into(),
+                tpu_chip_count: 16,
+                ..Attrs::default()
+            }
+            .into(),
+        );
         ArchivedEntity::new(EntityKind::NodePools, key, &t, at(end))
     }
 

@@ -169,10 +169,13 @@ mod tests {
         ] {
             t.observe(state, at(m));
         }
-        t.set_attrs(&Attrs {
-            tpu_accelerator: "tpu-v5p-slice".into(),
-            ..Attrs::default()
-        });
+        t.set_attrs(
+            Attrs {
+                tpu_accelerator: "tpu-v5p-slice".into(),
+                ..Attrs::default()
+            }
+            .into(),
+        );
         let old = Timeline::from_events(vec![
             UpEvent::down(at(0)),
             UpEvent::up(at(1)),

@@ -116,11 +116,14 @@ mod tests {
         assert!(
             t.explain_interruption(Why::new(Cause::NodeNotReady, "1 of 16 nodes NotReady: n1"))
         );
-        t.set_attrs(&Attrs {
-            node_pool_name: "p".into(),
-            tpu_accelerator: "tpu-v5p-slice".into(),
-            ..Attrs::default()
-        });
+        t.set_attrs(
+            Attrs {
+                node_pool_name: "p".into(),
+                tpu_accelerator: "tpu-v5p-slice".into(),
+                ..Attrs::default()
+            }
+            .into(),
+        );
         let mut all = Timelines::new();
         all.insert("p".into(), t);
         let bytes = to_bytes(&all);

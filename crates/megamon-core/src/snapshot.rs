@@ -65,7 +65,7 @@ impl Snapshot {
                 part.summaries.insert(
                     e.key.clone(),
                     UpnessSummary {
-                        attrs: e.upness.attrs.clone(),
+                        attrs: (*e.upness.attrs).clone(),
                         summary: e.summary,
                     },
                 );
@@ -91,7 +91,8 @@ mod tests {
                     attrs: Attrs {
                         slice_name: key.into(),
                         ..Attrs::default()
-                    },
+                    }
+                    .into(),
                     ..Upness::default()
                 },
                 up: true,

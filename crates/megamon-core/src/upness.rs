@@ -1,5 +1,7 @@
 //! Up-ness: the counts and labels of one entity at one moment, and the up rule.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::timeline::State;
@@ -88,8 +90,9 @@ pub struct Upness {
     /// the provisioning state of an entity never up. Not part of the up rule.
     #[serde(default, rename = "f", skip_serializing_if = "std::ops::Not::not")]
     pub failed: bool,
+    /// Shared (an entity's timeline and its snapshots hold one copy).
     #[serde(flatten)]
-    pub attrs: Attrs,
+    pub attrs: Arc<Attrs>,
 }
 
 impl Upness {
@@ -209,7 +212,8 @@ mod tests {
                 jobset_uid: "u".into(),
                 tpu_chip_count: 16,
                 ..Default::default()
-            },
+            }
+            .into(),
             ..Default::default()
         };
         let json = serde_json::to_value(&u).unwrap();

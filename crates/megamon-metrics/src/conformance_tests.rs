@@ -64,7 +64,7 @@ fn entity(key: &str, kind: EntityKind, up: bool, n: u64) -> EntitySnapshot {
     EntitySnapshot {
         key: key.into(),
         upness: Upness {
-            attrs,
+            attrs: attrs.into(),
             ..Upness::default()
         },
         up,

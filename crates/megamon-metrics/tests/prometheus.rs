@@ -33,7 +33,7 @@ fn full_summary() -> Summary {
 fn jobset_example_renders_exactly() {
     let m = metrics();
     let mut js = jobset("6f0c5b9e-uid", "a", true, full_summary());
-    js.upness.attrs.tpu_chip_count = 8;
+    std::sync::Arc::make_mut(&mut js.upness.attrs).tpu_chip_count = 8;
     m.publish(snapshot(vec![(EntityKind::JobSets, vec![js])]));
     let text = gauges_only(&m.render_prometheus().unwrap());
 
@@ -160,8 +160,12 @@ fn values_are_seconds_and_counts_formatted_like_go() {
 fn labels_only_when_non_empty_and_spot_only_when_true() {
     let m = metrics();
     let mut bare = node_pool("bare", true, false, 0, Summary::default());
-    bare.upness.attrs.tpu_topology.clear();
-    bare.upness.attrs.tpu_accelerator.clear();
+    std::sync::Arc::make_mut(&mut bare.upness.attrs)
+        .tpu_topology
+        .clear();
+    std::sync::Arc::make_mut(&mut bare.upness.attrs)
+        .tpu_accelerator
+        .clear();
     m.publish(snapshot(vec![(
         EntityKind::NodePools,
         vec![bare, node_pool("spotty", true, true, 0, Summary::default())],
@@ -188,11 +192,13 @@ fn labels_only_when_non_empty_and_spot_only_when_true() {
 fn slice_labels() {
     let m = metrics();
     let mut slice = node_pool("x", true, false, 16, Summary::default());
-    slice.upness.attrs.node_pool_name.clear();
-    slice.upness.attrs.slice_name = "slice-1".into();
-    slice.upness.attrs.slice_owner_kind = "JobSet".into();
-    slice.upness.attrs.slice_owner_name = "train".into();
-    slice.upness.attrs.slice_owner_namespace = "ml".into();
+    std::sync::Arc::make_mut(&mut slice.upness.attrs)
+        .node_pool_name
+        .clear();
+    std::sync::Arc::make_mut(&mut slice.upness.attrs).slice_name = "slice-1".into();
+    std::sync::Arc::make_mut(&mut slice.upness.attrs).slice_owner_kind = "JobSet".into();
+    std::sync::Arc::make_mut(&mut slice.upness.attrs).slice_owner_name = "train".into();
+    std::sync::Arc::make_mut(&mut slice.upness.attrs).slice_owner_namespace = "ml".into();
     m.publish(snapshot(vec![(EntityKind::Slices, vec![slice])]));
     let text = m.render_prometheus().unwrap();
     assert_eq!(
@@ -466,7 +472,7 @@ fn promtool(text: &str) -> (i32, Vec<String>) {
 fn promtool_check_metrics_is_clean() {
     let m = metrics();
     let mut js = jobset("uid-a", "a", true, full_summary());
-    js.upness.attrs.tpu_chip_count = 8;
+    std::sync::Arc::make_mut(&mut js.upness.attrs).tpu_chip_count = 8;
     let mut scheduling = BTreeMap::new();
     scheduling.insert(
         "p".to_string(),
@@ -477,7 +483,7 @@ fn promtool_check_metrics_is_clean() {
         },
     );
     let mut slice = node_pool("s", false, false, 4, full_summary());
-    slice.upness.attrs.slice_name = "s".into();
+    std::sync::Arc::make_mut(&mut slice.upness.attrs).slice_name = "s".into();
     m.publish(snapshot_with_scheduling(
         vec![
             (
@@ -680,10 +686,10 @@ fn time_to_recover_starts_at_zero_for_the_labels_of_current_entities() {
     let m = metrics();
     let mut a = jobset("uid-a", "a", true, Summary::default());
     let mut b = jobset("uid-b", "b", true, Summary::default());
-    a.upness.attrs.tpu_accelerator = "tpu-v5p-slice".into();
-    b.upness.attrs.tpu_accelerator = "tpu-v5p-slice".into();
+    std::sync::Arc::make_mut(&mut a.upness.attrs).tpu_accelerator = "tpu-v5p-slice".into();
+    std::sync::Arc::make_mut(&mut b.upness.attrs).tpu_accelerator = "tpu-v5p-slice".into();
     let mut c = jobset("uid-c", "c", true, Summary::default());
-    c.upness.attrs.tpu_accelerator = "tpu-v6e-slice".into();
+    std::sync::Arc::make_mut(&mut c.upness.attrs).tpu_accelerator = "tpu-v6e-slice".into();
     m.publish(snapshot(vec![(EntityKind::JobSets, vec![a, b, c])]));
     let text = m.render_prometheus().unwrap();
     let counts = samples(&text, "megamon_jobset_time_to_recover_seconds_count{");

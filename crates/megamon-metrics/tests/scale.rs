@@ -53,8 +53,8 @@ fn publish_and_render_a_large_fleet() {
                 i % 7 != 0,
                 summary,
             );
-            e.upness.attrs.tpu_chip_count = 256;
-            e.upness.attrs.tpu_accelerator = "tpu-v5p-slice".into();
+            std::sync::Arc::make_mut(&mut e.upness.attrs).tpu_chip_count = 256;
+            std::sync::Arc::make_mut(&mut e.upness.attrs).tpu_accelerator = "tpu-v5p-slice".into();
             e
         })
         .collect();

@@ -23,15 +23,18 @@ fn ended(key: &str, start: Timestamp, end: Timestamp) -> ArchivedEntity {
         UpEvent::down(start + SignedDuration::from_mins(20)),
         UpEvent::up(start + SignedDuration::from_mins(23)),
     ]);
-    t.set_attrs(&Attrs {
-        jobset_name: format!("train-{key}"),
-        jobset_namespace: "research".into(),
-        jobset_uid: key.into(),
-        tpu_accelerator: "tpu-v5p-slice".into(),
-        tpu_topology: "4x4x8".into(),
-        tpu_chip_count: 128,
-        ..Attrs::default()
-    });
+    t.set_attrs(
+        Attrs {
+            jobset_name: format!("train-{key}"),
+            jobset_namespace: "research".into(),
+            jobset_uid: key.into(),
+            tpu_accelerator: "tpu-v5p-slice".into(),
+            tpu_topology: "4x4x8".into(),
+            tpu_chip_count: 128,
+            ..Attrs::default()
+        }
+        .into(),
+    );
     ArchivedEntity::new(EntityKind::JobSets, key, &t, end)
 }
 

@@ -370,7 +370,8 @@ async fn failed_and_leader_worker_set_entities() {
                 lws_namespace: "serving".into(),
                 lws_uid: "u-lws".into(),
                 ..Default::default()
-            },
+            }
+            .into(),
             ..Upness::default()
         },
         up: true,

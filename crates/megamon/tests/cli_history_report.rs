@@ -41,7 +41,7 @@ fn archived(kind: EntityKind, key: &str, attrs: Value, events: Value, ended: &st
     let mut timeline: Timeline =
         serde_json::from_value(json!({ "upEvents": events })).expect("a stored timeline");
     let attrs: Attrs = serde_json::from_value(attrs).expect("attrs");
-    timeline.set_attrs(&attrs);
+    timeline.set_attrs(attrs.clone().into());
     ArchivedEntity::new(kind, key, &timeline, at(ended)).to_line()
 }
 

@@ -308,7 +308,7 @@ impl JobSetFacts {
             status,
             expected_down,
             failed,
-            attrs: self.attrs(),
+            attrs: self.attrs().into(),
         }
     }
 
@@ -322,7 +322,7 @@ impl JobSetFacts {
             status,
             expected_down,
             failed,
-            attrs: self.attrs(),
+            attrs: self.attrs().into(),
         }
     }
 }

@@ -220,7 +220,7 @@ impl LeaderWorkerSetFacts {
             status: status.to_string(),
             expected_down: self.update_in_progress || self.replicas == 0,
             failed: false,
-            attrs: self.attrs(),
+            attrs: self.attrs().into(),
         }
     }
 }

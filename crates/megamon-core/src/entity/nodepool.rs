@@ -93,7 +93,7 @@ impl NodePoolFacts {
             status: self.status.clone(),
             expected_down: self.is_expected_down(),
             failed: self.is_failed(),
-            attrs: self.attrs(),
+            attrs: self.attrs().into(),
         })
     }
 }

@@ -116,7 +116,8 @@ impl SliceFacts {
                 slice_owner_name: self.owner_name.clone(),
                 slice_owner_namespace: self.owner_namespace.clone(),
                 ..Attrs::default()
-            },
+            }
+            .into(),
         }
     }
 

@@ -45,7 +45,8 @@ pub fn jobset(uid: &str, name: &str, up: bool, summary: Summary) -> EntitySnapsh
                 jobset_uid: uid.into(),
                 tpu_topology: "2x4".into(),
                 ..Attrs::default()
-            },
+            }
+            .into(),
             ..Upness::default()
         },
         up,
@@ -67,7 +68,8 @@ pub fn node_pool(name: &str, up: bool, spot: bool, chips: u64, summary: Summary)
                 tpu_chip_count: chips,
                 spot,
                 ..Attrs::default()
-            },
+            }
+            .into(),
             ..Upness::default()
         },
         up,

@@ -159,7 +159,7 @@ pub struct Fleet {
 pub struct FleetEpisode {
     pub kind: EntityKind,
     pub episode: Episode,
-    pub attrs: Attrs,
+    pub attrs: Arc<Attrs>,
 }
 
 /// What an interruption nothing explains records: `unknown`, with counts.
@@ -417,7 +417,7 @@ impl Fleet {
         let timelines = self.timelines.get_mut(&family.kind)?;
         let kind = family.kind.name();
         match upness {
-            Some(u) => {
+            Some(mut u) => {
                 let state = u.state(threshold);
                 let observed = timelines.observe(key, state, at);
                 self.endings.seen(family.kind, key);
@@ -429,7 +429,7 @@ impl Fleet {
                         explained = Some(why);
                     }
                 }
-                let attrs_changed = timelines.set_attrs(key, &u.attrs);
+                let attrs_changed = timelines.set_attrs(key, &mut u.attrs);
                 if observed.changed() || explained.is_some() || attrs_changed {
                     self.dirty.insert(family.kind);
                 }
@@ -707,6 +707,13 @@ fn summarised(
     threshold: f64,
 ) -> EntitySnapshot {
     let timeline = timelines.and_then(|t| t.get(&key));
+    let mut upness = upness;
+    // One copy of the labels per entity: its timeline's, when they are the same.
+    if let Some(shared) = timeline.and_then(Timeline::shared_attrs)
+        && (Arc::ptr_eq(shared, &upness.attrs) || **shared == *upness.attrs)
+    {
+        upness.attrs = shared.clone();
+    }
     EntitySnapshot {
         up: upness.is_up(threshold),
         summary: timeline.map(|t| t.summarize(now)).unwrap_or_default(),

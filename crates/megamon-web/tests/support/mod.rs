@@ -87,7 +87,7 @@ fn build(kind: EntityKind, taken_at: Timestamp, entities: Vec<Entity>, fleet: &m
                 status: e.status.to_string(),
                 expected_down: last.expected_down,
                 failed: false,
-                attrs: e.attrs,
+                attrs: e.attrs.into(),
             },
             up: last.up,
             summary: timeline.summarize(taken_at),
@@ -483,7 +483,7 @@ pub fn ended_entity(
         })
         .collect();
     let mut t = Timeline::from_events(events);
-    t.set_attrs(&attrs);
+    t.set_attrs(attrs.into());
     megamon_core::archive::ArchivedEntity::new(kind, key, &t, ended)
 }
 

@@ -5,6 +5,7 @@ use megamon_core::cause::Why;
 use megamon_core::entity::blocks::BlockScope;
 use megamon_core::entity::jobset::JobSetFacts;
 use megamon_core::{EntityKind, Upness};
+use std::sync::Arc;
 
 use super::workloads::{Workload, WorkloadIndex};
 use super::{Indexes, Touched, Warnings};
@@ -54,9 +55,9 @@ impl Indexes {
     /// (upstream v1.1.0: the topology lives on the slices).
     fn jobset_upness(&self, js: &JobSetFacts, mut upness: Upness) -> Upness {
         self.jobset_blocks(&js.namespace, &js.name)
-            .apply(&mut upness.attrs, BlockScope::BlockOnly);
+            .apply(Arc::make_mut(&mut upness.attrs), BlockScope::BlockOnly);
         if self.settings.slice_enabled {
-            upness.attrs.tpu_topology.clear();
+            Arc::make_mut(&mut upness.attrs).tpu_topology.clear();
         }
         upness
     }

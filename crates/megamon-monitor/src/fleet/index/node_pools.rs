@@ -2,6 +2,7 @@
 //! from node labels (SPEC §5). Their nodes are in the node index.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use megamon_core::EntityKind;
 use megamon_core::cause::{Cause, Why};
@@ -99,7 +100,7 @@ pub(crate) const NODE_POOLS: FamilyRule = FamilyRule {
             Ok(mut u) => {
                 idx.nodes
                     .pool_blocks(name)
-                    .apply(&mut u.attrs, BlockScope::All);
+                    .apply(Arc::make_mut(&mut u.attrs), BlockScope::All);
                 Some(u)
             }
             Err(e) => {

@@ -5,6 +5,7 @@
 //! engine).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use megamon_core::EntityKind;
 use megamon_core::entity::blocks::BlockScope;
@@ -138,7 +139,7 @@ pub(crate) const SLICES: FamilyRule = FamilyRule {
         };
         if let Some(o) = owner_ref.filter(|o| o.kind == "JobSet") {
             idx.jobset_blocks(&o.namespace, &o.name)
-                .apply(&mut upness.attrs, BlockScope::BlockOnly);
+                .apply(Arc::make_mut(&mut upness.attrs), BlockScope::BlockOnly);
         }
         Some(upness)
     },
