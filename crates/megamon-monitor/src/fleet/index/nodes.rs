@@ -36,13 +36,76 @@ type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState
 /// One consistent set of nodes and its side indexes.
 #[derive(Debug, Default)]
 struct Nodes {
-    nodes: HashMap<Arc<str>, NodeFacts>,
+    nodes: HashSet<ByName, foldhash::fast::RandomState>,
     /// Pool name → its TPU nodes.
-    pool_members: HashMap<String, BTreeSet<Arc<str>>>,
+    pool_members: HashMap<String, Names>,
     /// JobSet namespace → name → the nodes provisioned for it.
-    jobset_members: HashMap<String, HashMap<String, BTreeSet<Arc<str>>>>,
+    jobset_members: HashMap<String, HashMap<String, Names>>,
     /// When each Unknown node stops counting as unknown: (time, node).
     unknown_expiries: BTreeSet<(Timestamp, Arc<str>)>,
+}
+
+/// A node in the index, hashed and compared by its name, so that the name is
+/// not stored twice (as the key and in the facts): 16 bytes less per bucket,
+/// 2 MB at 65,536 nodes (131,072 buckets).
+#[derive(Debug)]
+struct ByName(NodeFacts);
+
+impl std::borrow::Borrow<str> for ByName {
+    fn borrow(&self) -> &str {
+        &self.0.name
+    }
+}
+
+impl std::hash::Hash for ByName {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // As `str` hashes, so that lookups by `&str` find it.
+        (*self.0.name).hash(state);
+    }
+}
+
+impl PartialEq for ByName {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.name == other.0.name
+    }
+}
+
+impl Eq for ByName {}
+
+/// A sorted set of node names. A pool's 16 names in a `BTreeSet` took about
+/// 600 bytes, in a vector 256 (5.4 → 2 MB for 4,096 pools and their
+/// JobSets); inserting into a pool of thousands is a short `memmove`.
+#[derive(Debug, Default)]
+struct Names(Vec<Arc<str>>);
+
+impl Names {
+    fn insert(&mut self, name: Arc<str>) {
+        if let Err(at) = self.find(&name) {
+            self.0.insert(at, name);
+        }
+    }
+
+    fn remove(&mut self, name: &str) {
+        if let Ok(at) = self.find(name) {
+            self.0.remove(at);
+        }
+    }
+
+    fn find(&self, name: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|n| (**n).cmp(name))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'a> IntoIterator for &'a Names {
+    type Item = &'a Arc<str>;
+    type IntoIter = std::slice::Iter<'a, Arc<str>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
 }
 
 /// One shared copy of each distinct label set.
@@ -123,7 +186,7 @@ impl NodeIndex {
     fn stage(&mut self, part: Vec<NodeObject>, at: Timestamp) {
         let mut staged = self.staged.take().unwrap_or_default();
         for node in part {
-            let previous = self.live.nodes.get(node.name.as_str()).map(|p| p.ready);
+            let previous = self.live.get(node.name.as_str()).map(|p| p.ready);
             let facts = self.facts(node, previous, at);
             staged.insert(facts, self.grace);
         }
@@ -145,7 +208,7 @@ impl NodeIndex {
     }
 
     pub fn get(&self, name: &str) -> Option<&NodeFacts> {
-        self.live.nodes.get(name)
+        self.live.get(name)
     }
 
     /// The next time a node's Unknown grace period ends.
@@ -162,7 +225,7 @@ impl NodeIndex {
         }
         self.live.unknown_expiries.remove(&(when, name.clone()));
         let mut touched = Touched::default();
-        add_touched(&mut touched, self.live.nodes.get(&name));
+        add_touched(&mut touched, self.live.get(&name));
         Some((when, touched))
     }
 
@@ -171,7 +234,6 @@ impl NodeIndex {
         for name in names {
             match self
                 .live
-                .nodes
                 .get(name)
                 .map(|n| n.ready.readiness(now, self.grace))
             {
@@ -211,7 +273,7 @@ impl NodeIndex {
         let mut present = 0u64;
         let mut down = Vec::new();
         for name in names {
-            let Some(node) = self.live.nodes.get(name) else {
+            let Some(node) = self.live.get(name) else {
                 continue;
             };
             present += 1;
@@ -260,7 +322,7 @@ impl NodeIndex {
             .get(pool)
             .into_iter()
             .flatten()
-            .filter_map(|n| self.live.nodes.get(n))
+            .filter_map(|n| self.live.get(n))
     }
 
     /// Pools that have TPU nodes, sorted.
@@ -285,11 +347,7 @@ impl NodeIndex {
 
     /// The block labels of these nodes (SPEC §2.7).
     pub fn blocks<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> BlockLabels {
-        BlockLabels::consensus(
-            names
-                .into_iter()
-                .filter_map(|n| self.live.nodes.get(n)?.blocks()),
-        )
+        BlockLabels::consensus(names.into_iter().filter_map(|n| self.live.get(n)?.blocks()))
     }
 }
 
@@ -313,13 +371,17 @@ impl Nodes {
             self.unknown_expiries.insert((when, facts.name.clone()));
         }
         // A node listed twice replaces its first listing.
-        if let Some(old) = self.nodes.insert(facts.name.clone(), facts) {
+        if let Some(ByName(old)) = self.nodes.replace(ByName(facts)) {
             self.unlink(&old, grace);
         }
     }
 
+    fn get(&self, name: &str) -> Option<&NodeFacts> {
+        self.nodes.get(name).map(|n| &n.0)
+    }
+
     fn remove(&mut self, name: &str, grace: Duration) -> Option<NodeFacts> {
-        let facts = self.nodes.remove(name)?;
+        let ByName(facts) = self.nodes.take(name)?;
         self.unlink(&facts, grace);
         Some(facts)
     }
@@ -327,7 +389,7 @@ impl Nodes {
     /// Removes a node's entries from the side indexes, unless the node now
     /// in `nodes` under its name (a replacement) needs the same ones.
     fn unlink(&mut self, old: &NodeFacts, grace: Duration) {
-        let current = self.nodes.get(&old.name);
+        let current = self.nodes.get(&*old.name).map(|n| &n.0);
         let name = &old.name;
         if let Some(pool) = old.node_pool()
             && current.is_none_or(|c| !(c.is_tpu() && c.node_pool() == Some(pool)))
