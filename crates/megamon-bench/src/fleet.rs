@@ -1,7 +1,8 @@
 //! The benchmark fleet: GKE TPU nodes as a real cluster serves them (about
 //! 13 KB of JSON each: ~40 labels, four conditions, images, managedFields), in
 //! pools of 16; one JobSet per pool with its leader pod on the pool's first
-//! node; a slice for every other pool.
+//! node (and, optionally, more JobSets per pool that wait for capacity: no
+//! leader pod, no nodes); a slice for every other pool.
 //!
 //! Everything is a pure function of the fleet's size, so two runs list the same
 //! objects. Statuses of custom resources are set after seeding (a create drops
@@ -23,12 +24,24 @@ const POOLS_PER_SLICE: usize = 2;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fleet {
     pub pools: usize,
+    /// JobSets per pool: the first runs on the pool, the others wait.
+    pub jobsets_per_pool: usize,
 }
 
 impl Fleet {
     pub fn with_nodes(nodes: usize) -> Fleet {
         Fleet {
             pools: nodes.div_ceil(POOL_SIZE).max(1),
+            jobsets_per_pool: 1,
+        }
+    }
+
+    /// `n` JobSets per pool (at least one): the shape of the render
+    /// target, 4,096 JobSets on 1,024 pools, is 16,384 nodes with 4.
+    pub fn with_jobsets_per_pool(self, n: usize) -> Fleet {
+        Fleet {
+            jobsets_per_pool: n.max(1),
+            ..self
         }
     }
 
@@ -36,7 +49,13 @@ impl Fleet {
         self.pools * POOL_SIZE
     }
 
+    /// Every JobSet: `jobset_name(0..jobsets())`; those below `pools` run.
     pub fn jobsets(&self) -> usize {
+        self.pools * self.jobsets_per_pool
+    }
+
+    /// JobSets with a leader pod: one per pool.
+    pub fn leader_pods(&self) -> usize {
         self.pools
     }
 
@@ -481,10 +500,13 @@ pub fn write_seed(fleet: Fleet, out: &mut impl Write) -> std::io::Result<SeedSiz
             size.node_bytes += item(out, &node(pool, i))?;
         }
     }
-    for pool in 0..fleet.pools {
-        let name = jobset_name(pool);
+    for j in 0..fleet.jobsets() {
+        let name = jobset_name(j);
         size.jobset_bytes += item(out, &jobset(&name))?;
-        size.pod_bytes += item(out, &leader_pod(&name, &node_name(pool, 0)))?;
+        // JobSet `j` runs on pool `j`; the others wait for capacity.
+        if j < fleet.leader_pods() {
+            size.pod_bytes += item(out, &leader_pod(&name, &node_name(j, 0)))?;
+        }
     }
     for pool in fleet.slice_pools() {
         size.slice_bytes += item(out, &slice(pool))?;
@@ -534,5 +556,23 @@ mod tests {
         // The sizes count each kind's objects, not the wrapper and commas.
         assert!(size.node_bytes > 64 * 11_000 && size.slice_bytes > 0);
         assert!(size.total() < out.len() as u64);
+    }
+
+    #[test]
+    fn waiting_jobsets_have_no_leader_pod() {
+        let fleet = Fleet::with_nodes(64).with_jobsets_per_pool(3);
+        let mut out = Vec::new();
+        write_seed(fleet, &mut out).expect("write");
+        let list: Value = serde_json::from_slice(&out).expect("valid JSON");
+        let items = list["items"].as_array().expect("items");
+        let count = |kind: &str| items.iter().filter(|i| i["kind"] == kind).count();
+        assert_eq!(count("JobSet"), 12);
+        assert_eq!(count("Pod"), 4);
+        let names: std::collections::BTreeSet<&str> = items
+            .iter()
+            .filter(|i| i["kind"] == "JobSet")
+            .filter_map(|i| i["metadata"]["name"].as_str())
+            .collect();
+        assert_eq!(names.len(), 12, "distinct names");
     }
 }

@@ -86,6 +86,8 @@ pub struct Options {
     pub kubectl: Option<PathBuf>,
     /// Nodes, rounded up to whole pools of 16.
     pub nodes: usize,
+    /// JobSets per pool (1: each pool runs one; more wait for capacity).
+    pub jobsets_per_pool: usize,
     /// How long the steady churn runs.
     pub churn: Duration,
     /// Changes timed from the simulator to `/metrics` (half down, half up).
@@ -109,6 +111,7 @@ impl Options {
             megamon,
             kubectl: Some(PathBuf::from("kubectl")),
             nodes,
+            jobsets_per_pool: 1,
             churn: Duration::from_secs(60),
             freshness_samples: 40,
             render_samples: 10,
@@ -134,12 +137,12 @@ pub fn run(opts: &Options, log: &mut dyn FnMut(&str)) -> Result<Report, BenchErr
             temp.path().to_path_buf()
         }
     };
-    let fleet = Fleet::with_nodes(opts.nodes);
+    let fleet = Fleet::with_nodes(opts.nodes).with_jobsets_per_pool(opts.jobsets_per_pool);
     let mut report = Report {
         nodes: fleet.nodes(),
         pools: fleet.pools,
         jobsets: fleet.jobsets(),
-        leader_pods: fleet.jobsets(),
+        leader_pods: fleet.leader_pods(),
         slices: fleet.slices(),
         binary_bytes: std::fs::metadata(&opts.megamon)
             .map(|m| m.len())

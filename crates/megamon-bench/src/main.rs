@@ -25,6 +25,10 @@ struct Args {
     /// The megamon binary; default: the one beside this program.
     #[arg(long)]
     megamon: Option<PathBuf>,
+    /// JobSets per pool: one runs, the others wait for capacity (4 with
+    /// 16,384 nodes is the render target's 4,096 JobSets on 1,024 pools).
+    #[arg(long, default_value_t = 1)]
+    jobsets_per_pool: usize,
     #[arg(long, default_value = "kubectl")]
     kubectl: PathBuf,
     /// Skip the kubectl reference (quick experiments; the table then lacks it).
@@ -70,6 +74,7 @@ fn main() -> ExitCode {
     for (i, &nodes) in args.nodes.iter().enumerate() {
         let mut opts = megamon_bench::Options::new(megamon.clone(), nodes);
         opts.kubectl = (!args.no_kubectl).then(|| args.kubectl.clone());
+        opts.jobsets_per_pool = args.jobsets_per_pool;
         opts.churn = Duration::from_secs(args.churn_seconds);
         opts.freshness_samples = args.freshness_samples;
         opts.render_samples = args.render_samples;

@@ -888,9 +888,10 @@ fn dockerfile_builds_a_static_nonroot_image() {
     for line in [
         "ARG MEGAMON_GIT_COMMIT",
         "ARG MEGAMON_BUILD_DATE",
-        "cargo build --release --locked",
-        // The image ships the binary without debug info.
-        "CARGO_PROFILE_RELEASE_STRIP=debuginfo",
+        // The shipped profile (LTO), without debug info.
+        "cargo build --profile dist --locked",
+        "CARGO_PROFILE_DIST_STRIP=debuginfo",
+        "CARGO_PROFILE_DIST_DEBUG=false",
         "USER 65532:65532",
         r#"ENTRYPOINT ["/megamon"]"#,
     ] {
