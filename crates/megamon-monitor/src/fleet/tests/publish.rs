@@ -141,3 +141,48 @@ fn the_aggregation_evaluates_once_what_observing_then_snapshotting_does() {
         assert_eq!(once.timelines(kind), twice.timelines(kind));
     }
 }
+
+#[test]
+fn aggregations_between_full_evaluations_are_the_full_snapshot() {
+    // Pools of four 4-chip hosts, 4x4: up while all four are ready.
+    let node = |name: &str, pool: &str, ready: &str| -> NodeObject {
+        let mut n = node(name, pool, ready);
+        n.labels.tpu_topology = Some("4x4".into());
+        n
+    };
+    let mut f = synced_fleet(true);
+    let nodes: Vec<NodeObject> = ["pool-a", "pool-b"]
+        .into_iter()
+        .flat_map(|p| (0..4).map(move |i| (p, i)))
+        .map(|(p, i)| node(&format!("{p}-n{i}"), p, "True"))
+        .collect();
+    f.apply_nodes(Change::Reset(nodes), t(1));
+    f.apply_jobsets(Change::Reset(vec![jobset("u1", 2, json!([]))]), t(1));
+    let first = f.observe_all_and_snapshot(t(100));
+    // A pool goes down between two aggregations less than a minute apart:
+    // the second evaluates only that, and brings every summary up to date.
+    f.apply_nodes(Change::Apply(node("pool-b-n1", "pool-b", "False")), t(105));
+    let second = f.observe_all_and_snapshot(t(110));
+    let up_time = |s: &Snapshot, key: &str| {
+        s.family(EntityKind::NodePools)
+            .and_then(|f| f.entities.iter().find(|e| e.key == key))
+            .map(|e| (e.up, e.summary.up_time))
+    };
+    assert_eq!(
+        up_time(&first, "pool-a"),
+        Some((true, std::time::Duration::from_secs(99)))
+    );
+    assert_eq!(
+        up_time(&second, "pool-a"),
+        Some((true, std::time::Duration::from_secs(109)))
+    );
+    assert_eq!(
+        up_time(&second, "pool-b"),
+        Some((false, std::time::Duration::from_secs(104)))
+    );
+    let third = f.observe_all_and_snapshot(t(120));
+    assert_eq!(third, f.snapshot(t(120)));
+    // A minute after the last full evaluation, another one.
+    let full = f.observe_all_and_snapshot(t(161));
+    assert_eq!(full, f.snapshot(t(161)));
+}
