@@ -749,3 +749,54 @@ fn a_series_order_kept_from_the_last_snapshot_renders_as_a_fresh_one() {
         "the relabelled chip count is shown"
     );
 }
+
+#[test]
+fn causes_added_one_by_one_render_as_a_fresh_publish_would() {
+    use megamon_core::cause::Cause;
+    let pools = |with_causes: &[(usize, Cause)]| {
+        let entities = (0..40)
+            .map(|i| {
+                let mut pool = node_pool(
+                    &format!("pool-{i:02}"),
+                    true,
+                    i % 3 == 0,
+                    16,
+                    full_summary(),
+                );
+                for (_, cause) in with_causes.iter().filter(|(p, _)| *p == i) {
+                    pool.causes.add(Some(*cause));
+                }
+                pool
+            })
+            .collect();
+        snapshot(vec![(EntityKind::NodePools, entities)])
+    };
+    let m = metrics();
+    let mut causes = Vec::new();
+    m.publish(pools(&causes));
+    // Pools get their first interruption of a cause one after another, as
+    // under churn; some get a second cause. Each render is what a monitor
+    // that published only that snapshot shows.
+    for (pool, cause) in [
+        (17, Cause::NodeNotReady),
+        (3, Cause::Preemption),
+        (39, Cause::NodeNotReady),
+        (0, Cause::Maintenance),
+        (17, Cause::Preemption),
+        (21, Cause::NodeDeleted),
+    ] {
+        causes.push((pool, cause));
+        m.publish(pools(&causes));
+        let fresh = metrics();
+        fresh.publish(pools(&causes));
+        let text = m.render_prometheus().unwrap();
+        assert_eq!(
+            gauges_only(&text),
+            gauges_only(&fresh.render_prometheus().unwrap())
+        );
+        assert_eq!(
+            samples(&text, "megamon_nodepool_interruptions_by_cause{").len(),
+            causes.len()
+        );
+    }
+}
