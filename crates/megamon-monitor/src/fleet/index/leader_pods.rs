@@ -1,6 +1,6 @@
 //! JobSet leader pods (SPEC §2.6): where each JobSet's jobs run.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use super::Staged;
 use crate::fleet::Change;
@@ -32,8 +32,10 @@ impl LeaderPod {
 #[derive(Debug, Default)]
 pub(crate) struct LeaderPodIndex {
     by_key: BTreeMap<String, LeaderPod>,
-    /// (namespace, JobSet name) → its leader pods' keys.
-    by_jobset: HashMap<(String, String), BTreeSet<String>>,
+    /// (namespace, JobSet name) → its leader pods' keys, sorted: a vector,
+    /// as a JobSet has one or a few (a `BTreeSet` of one allocates a node
+    /// for eleven: 0.9 MB for 4,096 JobSets).
+    by_jobset: HashMap<(String, String), Vec<String>>,
     staged: Staged<LeaderPod>,
 }
 
@@ -49,10 +51,11 @@ impl LeaderPodIndex {
                     return false;
                 }
                 self.remove(&pod.key());
-                self.by_jobset
-                    .entry(pod.jobset())
-                    .or_default()
-                    .insert(pod.key());
+                let keys = self.by_jobset.entry(pod.jobset()).or_default();
+                let key = pod.key();
+                if let Err(at) = keys.binary_search(&key) {
+                    keys.insert(at, key);
+                }
                 self.by_key.insert(pod.key(), pod);
                 true
             }
@@ -75,7 +78,7 @@ impl LeaderPodIndex {
         };
         let jobset = pod.jobset();
         if let Some(keys) = self.by_jobset.get_mut(&jobset) {
-            keys.remove(key);
+            keys.retain(|k| k != key);
             if keys.is_empty() {
                 self.by_jobset.remove(&jobset);
             }
