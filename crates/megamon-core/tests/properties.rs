@@ -76,6 +76,24 @@ fn arbitrary_events() -> impl Strategy<Value = (Vec<UpEvent>, Timestamp)> {
 }
 
 proptest! {
+    /// `is_in` is what lets a full evaluation skip copying a shared
+    /// timeline: it must say "nothing to record" exactly when observing
+    /// records nothing, for any history, also a malformed one.
+    #[test]
+    fn is_in_is_observing_without_recording(
+        (events, now) in arbitrary_events(),
+        up in any::<bool>(),
+        expected_down in any::<bool>(),
+        failed in any::<bool>(),
+    ) {
+        let state = State { up, expected_down, failed };
+        let t = Timeline::from_events(events);
+        let mut observed = t.clone();
+        let unchanged = observed.observe(state, now) == megamon_core::timeline::Observed::Unchanged;
+        prop_assert_eq!(t.is_in(state), unchanged);
+        prop_assert_eq!(unchanged, observed == t);
+    }
+
     #[test]
     fn up_plus_down_is_the_whole_span((events, now) in well_formed()) {
         let s = Timeline::from_events(events.clone()).summarize(now);

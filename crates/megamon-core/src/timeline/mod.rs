@@ -210,6 +210,14 @@ impl Timeline {
         }
     }
 
+    /// Whether observing `state` would record nothing (see [`Self::observe`]).
+    pub fn is_in(&self, state: State) -> bool {
+        self.events
+            .last()
+            .map(UpEvent::state)
+            .is_some_and(|last| last.up == state.up && (state.up || last == state))
+    }
+
     pub fn summarize(&self, now: Timestamp) -> Summary {
         summarize(&self.events, now)
     }
@@ -242,7 +250,10 @@ impl Timeline {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Timelines {
-    by_key: BTreeMap<String, Timeline>,
+    /// Shared: a copy of the set (for the store's writer) shares every
+    /// timeline until one changes (copy on write), so writing the history
+    /// costs no second copy of its events.
+    by_key: BTreeMap<String, Arc<Timeline>>,
 }
 
 impl Timelines {
@@ -251,7 +262,7 @@ impl Timelines {
     }
 
     pub fn get(&self, key: &str) -> Option<&Timeline> {
-        self.by_key.get(key)
+        self.by_key.get(key).map(Arc::as_ref)
     }
 
     pub fn len(&self) -> usize {
@@ -263,7 +274,7 @@ impl Timelines {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Timeline)> {
-        self.by_key.iter().map(|(k, v)| (k.as_str(), v))
+        self.by_key.iter().map(|(k, v)| (k.as_str(), v.as_ref()))
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &str> {
@@ -273,11 +284,14 @@ impl Timelines {
     /// See [`Timeline::observe`].
     pub fn observe(&mut self, key: &str, state: State, at: Timestamp) -> Observed {
         match self.by_key.get_mut(key) {
-            Some(t) => t.observe(state, at),
+            // Unchanged (every entity is observed at each full evaluation):
+            // no copy of a timeline the writer shares.
+            Some(t) if t.is_in(state) => Observed::Unchanged,
+            Some(t) => Arc::make_mut(t).observe(state, at),
             None => {
                 let mut t = Timeline::default();
                 let observed = t.observe(state, at);
-                self.by_key.insert(key.to_string(), t);
+                self.by_key.insert(key.to_string(), Arc::new(t));
                 observed
             }
         }
@@ -292,7 +306,10 @@ impl Timelines {
         let Some(t) = self.by_key.get_mut(key) else {
             return false;
         };
-        let changed = t.set_attrs(attrs.clone());
+        let changed = t.attrs.as_deref() != Some(&**attrs);
+        if changed {
+            Arc::make_mut(t).set_attrs(attrs.clone());
+        }
         if let Some(own) = &t.attrs {
             *attrs = own.clone();
         }
@@ -301,14 +318,14 @@ impl Timelines {
 
     /// See [`Timeline::needs_cause`]; `false` for an entity without a timeline.
     pub fn needs_cause(&self, key: &str) -> bool {
-        self.by_key.get(key).is_some_and(Timeline::needs_cause)
+        self.get(key).is_some_and(Timeline::needs_cause)
     }
 
     /// See [`Timeline::explain_interruption`].
     pub fn explain_interruption(&mut self, key: &str, why: Why) -> bool {
         self.by_key
             .get_mut(key)
-            .is_some_and(|t| t.explain_interruption(why))
+            .is_some_and(|t| Arc::make_mut(t).explain_interruption(why))
     }
 
     /// Forgets an entity that left the cluster. Returns whether it was known.
@@ -319,7 +336,7 @@ impl Timelines {
     /// Forgets an entity that left the cluster and hands its timeline back
     /// (to archive it).
     pub fn take(&mut self, key: &str) -> Option<Timeline> {
-        self.by_key.remove(key)
+        self.by_key.remove(key).map(Arc::unwrap_or_clone)
     }
 
     /// Keeps only the entities for which `keep` is true; returns how many went.
@@ -330,7 +347,7 @@ impl Timelines {
     }
 
     pub fn insert(&mut self, key: String, timeline: Timeline) {
-        self.by_key.insert(key, timeline);
+        self.by_key.insert(key, Arc::new(timeline));
     }
 
     /// See [`Timeline::continue_with`]; entities only `observed` has are
@@ -338,7 +355,7 @@ impl Timelines {
     pub fn continue_with(&mut self, observed: &Timelines) {
         for (key, theirs) in &observed.by_key {
             match self.by_key.get_mut(key) {
-                Some(ours) => ours.continue_with(theirs),
+                Some(ours) => Arc::make_mut(ours).continue_with(theirs),
                 None => {
                     self.by_key.insert(key.clone(), theirs.clone());
                 }
@@ -350,7 +367,7 @@ impl Timelines {
 impl FromIterator<(String, Timeline)> for Timelines {
     fn from_iter<I: IntoIterator<Item = (String, Timeline)>>(iter: I) -> Self {
         Timelines {
-            by_key: iter.into_iter().collect(),
+            by_key: iter.into_iter().map(|(k, t)| (k, Arc::new(t))).collect(),
         }
     }
 }
