@@ -350,7 +350,10 @@ impl Fleet {
     /// Folds one update in, stamped with the time it arrived.
     pub fn apply(&mut self, update: Update, at: Timestamp) {
         let source = update.source();
-        let complete = update.is_complete();
+        // A GKE poll is a complete list, but after the first it is folded in
+        // as what changed: the pools it touched (usually none).
+        let complete = update.is_complete()
+            && !(source == Source::NodePools && self.synced.contains(&Source::NodePools));
         let touched = match update {
             Update::JobSets(c) => self.idx.apply_jobsets(c, &mut self.warnings),
             Update::Nodes(c) => self.idx.nodes.apply(c, at),
@@ -364,8 +367,11 @@ impl Fleet {
             Update::Slices(c) => self.idx.slices.apply(c),
             Update::LeaderWorkerSets(c) => self.idx.apply_lws(c, &mut self.warnings),
             Update::NodePools(pools) => {
-                self.stale_scheduling = true;
-                self.idx.node_pools.set(pools)
+                let touched = self.idx.node_pools.set(pools);
+                if !touched.pools.is_empty() {
+                    self.stale_scheduling = true;
+                }
+                touched
             }
         };
         if complete || touched.node_layout {

@@ -21,15 +21,27 @@ pub(crate) struct NodePoolIndex {
 
 impl NodePoolIndex {
     /// The API's complete list; non-TPU pools are left out.
+    /// Takes the pools of a poll; returns the pools that came, went or
+    /// changed (a poll that changed nothing touches nothing: at each
+    /// aggregation interval, re-evaluating every pool was O(fleet)).
     pub fn set(&mut self, pools: Vec<NodePoolFacts>) -> Touched {
-        let mut touched = Touched::default();
-        touched.pools.extend(self.from_api.keys().cloned());
-        self.from_api = pools
+        let polled: BTreeMap<String, NodePoolFacts> = pools
             .into_iter()
             .filter(|p| p.is_tpu())
             .map(|p| (p.name.clone(), p))
             .collect();
-        touched.pools.extend(self.from_api.keys().cloned());
+        let mut touched = Touched::default();
+        for (name, pool) in &self.from_api {
+            if polled.get(name) != Some(pool) {
+                touched.pools.insert(name.clone());
+            }
+        }
+        for (name, pool) in &polled {
+            if self.from_api.get(name) != Some(pool) {
+                touched.pools.insert(name.clone());
+            }
+        }
+        self.from_api = polled;
         touched
     }
 }

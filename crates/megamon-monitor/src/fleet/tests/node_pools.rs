@@ -186,3 +186,58 @@ fn a_pool_in_error_is_failed_and_provisioning_succeeds_later() {
     assert_eq!(e.summary.provisioning_duration.as_secs(), 30);
     assert_eq!(e.summary.interruption_count, 0);
 }
+
+#[test]
+fn a_poll_re_evaluates_only_the_pools_it_changed() {
+    let mut f = synced_fleet(false);
+    let pool = |name: &str, status: &str| NodePoolFacts {
+        name: name.into(),
+        tpu_topology: "2x4".into(),
+        machine_type: "ct5lp-hightpu-4t".into(),
+        status: status.into(),
+        ..Default::default()
+    };
+    let nodes = ["pool-a", "pool-b", "pool-c"]
+        .into_iter()
+        .flat_map(|p| (0..2).map(move |i| node(&format!("{p}-{i}"), p, "True")))
+        .collect();
+    f.apply_nodes(Change::Reset(nodes), t(1));
+    let all = |status_b: &str| {
+        vec![
+            pool("pool-a", "RUNNING"),
+            pool("pool-b", status_b),
+            pool("pool-c", "RUNNING"),
+        ]
+    };
+    f.set_node_pools(all("RUNNING"), t(2));
+    let before = f.snapshot(t(3));
+    let pools = |s: &Snapshot| s.family(EntityKind::NodePools).unwrap().entities.clone();
+    // The same answer again: nothing re-evaluated, the schedule kept.
+    f.set_node_pools(all("RUNNING"), t(4));
+    let same = f.snapshot_changes(t(5));
+    assert!(
+        pools(&before)
+            .iter()
+            .zip(&pools(&same))
+            .all(|(a, b)| Arc::ptr_eq(a, b))
+    );
+    assert!(Arc::ptr_eq(&before.scheduling, &same.scheduling));
+    // One pool changes: only it is evaluated again, and it goes down on purpose.
+    f.set_node_pools(all("STOPPING"), t(6));
+    let changed = f.snapshot_changes(t(7));
+    let (old, new) = (pools(&same), pools(&changed));
+    assert!(Arc::ptr_eq(&old[0], &new[0]) && Arc::ptr_eq(&old[2], &new[2]));
+    assert!(!Arc::ptr_eq(&old[1], &new[1]));
+    assert!(new[1].upness.expected_down && !new[1].up);
+    assert_eq!(new[1], pools(&f.snapshot(t(7)))[1]);
+    // A pool the API no longer lists is gone at the next poll.
+    f.set_node_pools(
+        vec![pool("pool-a", "RUNNING"), pool("pool-b", "STOPPING")],
+        t(8),
+    );
+    let keys: Vec<String> = pools(&f.snapshot_changes(t(9)))
+        .iter()
+        .map(|e| e.key.clone())
+        .collect();
+    assert_eq!(keys, ["pool-a", "pool-b"]);
+}
