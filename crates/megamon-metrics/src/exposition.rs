@@ -647,6 +647,41 @@ impl LabelLayout {
     }
 }
 
+/// An entity's (family, entity) place, as it was and as it is.
+type EntityPair<'a> = (
+    (usize, usize),
+    &'a Arc<EntitySnapshot>,
+    &'a Arc<EntitySnapshot>,
+);
+
+/// The entities of `kind` in `old` and in `new` side by side, with their
+/// (family, entity) places, when both have the same families in the same
+/// places and as many entities of `kind`; `None` otherwise.
+fn entity_pairs<'a>(
+    old: &'a Snapshot,
+    new: &'a Snapshot,
+    kind: EntityKind,
+) -> Option<impl Iterator<Item = EntityPair<'a>>> {
+    let aligned = old.families.len() == new.families.len()
+        && old.families.iter().zip(&new.families).all(|(a, b)| {
+            a.kind == b.kind && (a.kind != kind || a.entities.len() == b.entities.len())
+        });
+    aligned.then(|| {
+        old.families
+            .iter()
+            .zip(&new.families)
+            .enumerate()
+            .filter(move |(_, (a, _))| a.kind == kind)
+            .flat_map(|(f, (a, b))| {
+                a.entities
+                    .iter()
+                    .zip(&b.entities)
+                    .enumerate()
+                    .map(move |(e, (x, y))| ((f, e), x, y))
+            })
+    })
+}
+
 /// Whether an order of `old`'s entities of `kind` holds for `new`'s: the
 /// same families in the same places and, entity by entity, `same` (what the
 /// order sorts by did not change).
@@ -656,16 +691,8 @@ fn orders_hold(
     kind: EntityKind,
     same: fn(&EntitySnapshot, &EntitySnapshot) -> bool,
 ) -> bool {
-    old.families.len() == new.families.len()
-        && old.families.iter().zip(&new.families).all(|(a, b)| {
-            a.kind == b.kind
-                && (a.kind != kind
-                    || (a.entities.len() == b.entities.len()
-                        && a.entities
-                            .iter()
-                            .zip(&b.entities)
-                            .all(|(x, y)| Arc::ptr_eq(x, y) || same(x, y))))
-        })
+    entity_pairs(old, new, kind)
+        .is_some_and(|mut pairs| pairs.all(|(_, x, y)| Arc::ptr_eq(x, y) || same(x, y)))
 }
 
 /// The entities of `kind` whose causes changed from `old` to `new`, as
@@ -673,30 +700,16 @@ fn orders_hold(
 /// depends on changed: the same entities in the same places, with the same
 /// labels. `None` otherwise.
 fn cause_changes(old: &Snapshot, new: &Snapshot, kind: EntityKind) -> Option<Vec<(usize, usize)>> {
-    if old.families.len() != new.families.len() {
-        return None;
-    }
     let mut changed = Vec::new();
-    for (f, (a, b)) in old.families.iter().zip(&new.families).enumerate() {
-        if a.kind != b.kind {
-            return None;
-        }
-        if a.kind != kind {
+    for (place, x, y) in entity_pairs(old, new, kind)? {
+        if Arc::ptr_eq(x, y) {
             continue;
         }
-        if a.entities.len() != b.entities.len() {
+        if x.key != y.key || !same_labels(x, y) {
             return None;
         }
-        for (e, (x, y)) in a.entities.iter().zip(&b.entities).enumerate() {
-            if Arc::ptr_eq(x, y) {
-                continue;
-            }
-            if x.key != y.key || !same_labels(x, y) {
-                return None;
-            }
-            if !same_causes(x, y) {
-                changed.push((f, e));
-            }
+        if !same_causes(x, y) {
+            changed.push(place);
         }
     }
     Some(changed)

@@ -306,9 +306,11 @@ impl Timelines {
         let Some(t) = self.by_key.get_mut(key) else {
             return false;
         };
-        let changed = t.attrs.as_deref() != Some(&**attrs);
+        // Compared before `make_mut`: no copy of a timeline the writer
+        // shares when the labels are the same.
+        let changed = t.attrs.as_ref() != Some(attrs);
         if changed {
-            Arc::make_mut(t).set_attrs(attrs.clone());
+            Arc::make_mut(t).attrs = Some(attrs.clone());
         }
         if let Some(own) = &t.attrs {
             *attrs = own.clone();

@@ -584,12 +584,11 @@ impl Fleet {
             || self
                 .last_full
                 .is_none_or(|at| now.duration_since(at) >= FULL_EVALUATION_EVERY);
+        self.expire_unknown(now);
         if !due {
-            self.expire_unknown(now);
             return self.resummarised(now);
         }
         self.last_full = Some(now);
-        self.expire_unknown(now);
         let mut families = Vec::with_capacity(self.families.len());
         for i in 0..self.families.len() {
             let family = self.families[i];
@@ -624,6 +623,13 @@ impl Fleet {
     /// leader pods, node pools or nodes changed. Cost: O(changed entities ·
     /// log entities), plus copying the pointers of the last snapshot.
     pub fn snapshot_changes(&mut self, now: Timestamp) -> Snapshot {
+        let snapshot = self.changes(now);
+        self.remember(&snapshot);
+        snapshot
+    }
+
+    /// [`Fleet::snapshot_changes`], not yet remembered.
+    fn changes(&mut self, now: Timestamp) -> Snapshot {
         let Some(last) = self.last.take() else {
             return self.snapshot(now);
         };
@@ -679,19 +685,17 @@ impl Fleet {
         } else {
             last.scheduling
         };
-        let snapshot = Snapshot {
+        Snapshot {
             taken_at: now,
             families,
             scheduling,
-        };
-        self.remember(&snapshot);
-        snapshot
+        }
     }
 
     /// [`Fleet::snapshot_changes`], then every entity's summary brought up
     /// to `now` (its up-ness stays as last evaluated: nothing changed it).
     fn resummarised(&mut self, now: Timestamp) -> Snapshot {
-        let mut snapshot = self.snapshot_changes(now);
+        let mut snapshot = self.changes(now);
         for family in &mut snapshot.families {
             let timelines = self.timelines.get(&family.kind);
             for e in &mut family.entities {
@@ -756,8 +760,9 @@ fn summarised(
     let timeline = timelines.and_then(|t| t.get(&key));
     let mut upness = upness;
     // One copy of the labels per entity: its timeline's, when they are the same.
+    // (`Arc<Attrs>`'s `==` compares pointers first.)
     if let Some(shared) = timeline.and_then(Timeline::shared_attrs)
-        && (Arc::ptr_eq(shared, &upness.attrs) || **shared == *upness.attrs)
+        && *shared == upness.attrs
     {
         upness.attrs = shared.clone();
     }

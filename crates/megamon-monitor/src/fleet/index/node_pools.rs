@@ -20,10 +20,10 @@ pub(crate) struct NodePoolIndex {
 }
 
 impl NodePoolIndex {
-    /// The API's complete list; non-TPU pools are left out.
-    /// Takes the pools of a poll; returns the pools that came, went or
-    /// changed (a poll that changed nothing touches nothing: at each
-    /// aggregation interval, re-evaluating every pool was O(fleet)).
+    /// Takes the API's complete list of a poll (non-TPU pools are left
+    /// out); returns the pools that came, went or changed (a poll that
+    /// changed nothing touches nothing: at each aggregation interval,
+    /// re-evaluating every pool was O(fleet)).
     pub fn set(&mut self, pools: Vec<NodePoolFacts>) -> Touched {
         let polled: BTreeMap<String, NodePoolFacts> = pools
             .into_iter()
