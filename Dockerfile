@@ -9,7 +9,7 @@ FROM rust:1-bookworm AS build
 # .git is not in the build context, so build.rs takes these for megamon_build_info.
 ARG MEGAMON_GIT_COMMIT=""
 ARG MEGAMON_BUILD_DATE=""
-# The `dist` profile (release with whole-program LTO: less code to page in,
+# The `dist` profile (release with whole-program LTO, optimised for size: less code to page in,
 # see BENCHMARKS.md), without debug info; the symbol table stays, so a
 # backtrace still names its functions.
 ENV MEGAMON_GIT_COMMIT=${MEGAMON_GIT_COMMIT} \
